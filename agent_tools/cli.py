@@ -1,0 +1,273 @@
+"""`vramwise` command line: parses arguments, calls the typed tools, renders tables or JSON. No sizing logic here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from agent_tools.errors import VramwiseError
+from agent_tools.units import parse_tokens
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """A usage error to print as one line (exit 2)."""
+
+
+def _tokens(text: str) -> int:
+    try:
+        return parse_tokens(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e}; use e.g. 4096, 8k, 32k, 128k") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0 (got {value})")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0 (got {text})")
+    return value
+
+
+def _emit_json(obj: Any) -> None:
+    if isinstance(obj, BaseModel):
+        sys.stdout.write(obj.model_dump_json(indent=2) + "\n")
+    else:
+        sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _load_config(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise CliError(f"cannot read config {str(p)!r}: {e.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CliError(f"{p}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if not isinstance(data, dict):
+        raise CliError(f"{p}: a config.json must be a JSON object")
+    return data
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+def _add_sizing_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", "-p", default="bf16", help="weight format (bf16, fp8, q4_k_m, awq_int4, ...)")
+    p.add_argument("--kv-precision", dest="kv_cache_precision", help="KV cache: fp16, bf16, fp8, q8_0, q4_0")
+    p.add_argument("--context", "-c", dest="context_length", type=_tokens, default=4096, help="tokens (32k ok)")
+    p.add_argument("--batch", "-b", dest="batch_size", type=_positive_int, default=1, help="concurrent sequences")
+    p.add_argument("--runtime", "-r", default="generic", help="generic | transformers | vllm | llama.cpp")
+    p.add_argument("--gpu", "-g", help="GPU name, e.g. 'RTX 4090', 'A100 80GB', 'M3 Max 64GB'")
+    p.add_argument("--num-gpus", "-n", type=_positive_int, default=1)
+    p.add_argument("--vram-gb", type=_positive_float, help="GPU memory in GiB when the GPU is not in the catalog")
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from agent_tools.estimate import EstimateRequest, estimate_memory
+
+    fields: dict[str, Any] = {
+        k: getattr(args, k)
+        for k in (
+            "precision",
+            "kv_cache_precision",
+            "context_length",
+            "batch_size",
+            "runtime",
+            "gpu",
+            "num_gpus",
+            "vram_gb",
+            "mode",
+            "optimizer",
+            "lora_rank",
+            "zero_stage",
+            "gpu_layers",
+            "gpu_memory_utilization",
+        )
+        if getattr(args, k) is not None
+    }
+    if args.no_gradient_checkpointing:
+        fields["gradient_checkpointing"] = False
+    sources = [s for s in (args.model, args.config, args.params_b) if s is not None]
+    if len(sources) != 1:
+        raise CliError("give a MODEL (name, HF id or .gguf file), --config PATH or --params-b N (exactly one)")
+    if args.config:
+        fields["config"] = _load_config(args.config)
+    elif args.params_b is not None:
+        fields["params_b"] = args.params_b
+    elif args.model.lower().endswith(".gguf"):
+        from agent_tools.gguf_file import read_gguf
+
+        fields["gguf"] = read_gguf(args.model)
+    else:
+        fields["model"] = args.model
+    result = estimate_memory(EstimateRequest(**fields))
+    if args.json:
+        _emit_json(result)
+    else:
+        from agent_tools.render import render_estimate
+
+        render_estimate(result)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from agent_tools.listing import list_model_rows
+
+    rows = list_model_rows(family=args.family, include_legacy=args.all)
+    if args.json:
+        _emit_json([r.model_dump() for r in rows])
+        return 0
+    from agent_tools.render import render_models
+
+    render_models(rows)
+    return 0
+
+
+def cmd_gpus(args: argparse.Namespace) -> int:
+    from agent_tools.listing import list_gpu_rows
+
+    rows = list_gpu_rows(vendor=args.vendor)
+    if args.json:
+        _emit_json([r.model_dump() for r in rows])
+        return 0
+    from agent_tools.render import render_gpus
+
+    render_gpus(rows)
+    return 0
+
+
+def cmd_formats(args: argparse.Namespace) -> int:
+    from agent_tools.listing import list_format_rows
+
+    rows = list_format_rows()
+    if args.json:
+        _emit_json([r.model_dump() for r in rows])
+        return 0
+    from agent_tools.render import render_formats
+
+    render_formats(rows)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from evals.bench_accuracy import main as bench_main
+
+    return bench_main(["--json"] if args.json else [])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vramwise",
+        description="Exact GPU memory, fit and speed for open LLMs (GB = 10^9 bytes, GiB = 2^30 bytes).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("estimate", help="memory breakdown, fit and speed of one model")
+    p.add_argument("model", nargs="?", help="catalog name / alias / HF id, or a local .gguf file")
+    p.add_argument("--config", help="path to a config.json (or a folder holding one)")
+    p.add_argument("--params-b", type=_positive_float, help="parameter count in billions (approximate)")
+    _add_sizing_args(p)
+    p.add_argument("--mode", "-m", default="inference", choices=["inference", "full_finetune", "lora", "qlora"])
+    p.add_argument("--optimizer", choices=["adamw", "adamw_8bit", "sgd"])
+    p.add_argument("--lora-rank", type=_positive_int)
+    p.add_argument("--zero", dest="zero_stage", type=int, choices=[0, 1, 2, 3])
+    p.add_argument("--no-gradient-checkpointing", action="store_true")
+    p.add_argument("--gpu-layers", type=int, help="llama.cpp: layers on the GPU (partial offload)")
+    p.add_argument("--gpu-memory-utilization", type=_positive_float, help="vLLM (default 0.9)")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("models", help="list the model catalog")
+    p.add_argument("--family", help="filter by family (e.g. qwen2.5, llama3.1)")
+    p.add_argument("--all", action="store_true", help="include legacy models kept for reference data")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("gpus", help="list the GPU catalog")
+    p.add_argument("--vendor", help="NVIDIA, AMD, Apple, Intel")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_gpus)
+
+    p = sub.add_parser("formats", help="list weight precision formats and their exact sizes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_formats)
+
+    p = sub.add_parser("bench", help="accuracy benchmark against published measurements")
+    p.add_argument("what", choices=["accuracy"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    for register in _extension_registrars():
+        register(sub)
+    return parser
+
+
+def _extension_registrars() -> list[Callable[[Any], None]]:
+    """Subcommands owned by other packages (advice, knowledge, assistant); each registers itself cheaply."""
+    out = []
+    for module in ("agent_tools.advice_cli", "knowledge.cli", "evals.cli", "assistant.cli"):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ModuleNotFoundError as e:
+            if e.name != module and not module.startswith(str(e.name)):
+                raise
+            continue
+        out.append(mod.register)
+    return out
+
+
+def _format_validation(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "request"
+        parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r})" if loc != "request" else err["msg"])
+    return "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except VramwiseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValidationError as e:
+        print(f"error: {_format_validation(e)}", file=sys.stderr)
+        return 2
+    except (CliError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

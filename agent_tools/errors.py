@@ -1,0 +1,50 @@
+"""Domain errors: each names the bad value, what is accepted, and the closest matches."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+class VramwiseError(ValueError):
+    """A bad input the caller can correct. `value`, `accepted` and `suggestions` are also attributes."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        value: Any = None,
+        accepted: Sequence[str] | None = None,
+        suggestions: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.value = value
+        self.accepted = list(accepted or [])
+        self.suggestions = list(suggestions or [])
+
+
+class UnknownNameError(VramwiseError):
+    """An unknown model, GPU, precision or runtime name."""
+
+
+class ConfigError(VramwiseError):
+    """A config.json that lacks or mangles a field the calculator needs."""
+
+
+def closest(query: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    pool = list(dict.fromkeys(candidates))
+    lowered = {c.lower(): c for c in pool}
+    hits = difflib.get_close_matches(query.lower(), list(lowered), n=n, cutoff=0.5)
+    return [lowered[h] for h in hits]
+
+
+def unknown_name(kind: str, value: str, candidates: Iterable[str], list_hint: str) -> UnknownNameError:
+    """Build the standard 'unknown X' error with did-you-mean suggestions."""
+    pool = list(candidates)
+    suggestions = closest(value, pool)
+    message = f"unknown {kind} {value!r}"
+    if suggestions:
+        message += f"; did you mean {', '.join(repr(s) for s in suggestions)}?"
+    message += f" ({list_hint})"
+    return UnknownNameError(message, value=value, accepted=pool, suggestions=suggestions)

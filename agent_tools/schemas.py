@@ -1,0 +1,143 @@
+"""Schemas of the catalog data files (agent_tools/data/*.yaml): what a row may hold, validated on load."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Source = str  # a URL or a paper reference
+
+
+def _nonempty_sources(value: list[str]) -> list[str]:
+    if not value or not all(s.strip() for s in value):
+        raise ValueError("every row needs at least one non-empty source (URL or paper)")
+    return value
+
+
+class PublishedParams(_Row):
+    """A parameter count as its publisher states it (model card, paper, safetensors index)."""
+
+    total: int = Field(gt=0, description="total parameters, exact where published")
+    active: int | None = Field(default=None, gt=0, description="parameters used per token (MoE)")
+    source: Source
+
+
+class ModelEntry(_Row):
+    """One open LLM: its config.json architecture fields, names people use for it, and where they came from."""
+
+    id: str = Field(description="Hugging Face repo id, e.g. Qwen/Qwen2.5-7B-Instruct")
+    name: str = Field(description="display name, e.g. 'Qwen2.5 7B Instruct'")
+    family: str = Field(description="family id, e.g. 'qwen2.5'")
+    aliases: list[str] = Field(default_factory=list)
+    released: str | None = Field(default=None, description="YYYY-MM")
+    license: str | None = None
+    commercial_use: bool | None = None
+    legacy: bool = Field(default=False, description="kept for reference measurements; never recommended")
+    tasks: list[str] = Field(default_factory=list, description="what the model is good at (chat, code, ...)")
+    config: dict[str, Any] = Field(description="config.json fields that define the architecture")
+    params_published: PublishedParams | None = None
+    sources: list[Source]
+    notes: str | None = None
+
+    _check_sources = field_validator("sources")(_nonempty_sources)
+
+
+class GpuEntry(_Row):
+    """One accelerator. Memory is in exact bytes: as the driver reports it where known, else the marketed size."""
+
+    id: str
+    name: str
+    vendor: Literal["NVIDIA", "AMD", "Apple", "Intel"]
+    segment: Literal["consumer", "laptop", "workstation", "datacenter", "apple", "edge"]
+    memory_bytes: int = Field(gt=0)
+    memory_basis: Literal["driver_reported", "marketed_binary", "marketed_decimal", "unified_ram"]
+    memory_marketed_gb: float = Field(gt=0, description="what the box says (usually GiB printed as GB)")
+    gpu_usable_fraction: float | None = Field(
+        default=None, gt=0, le=1, description="unified memory: share of RAM the GPU may use (Metal working set)"
+    )
+    bandwidth_gb_s: float = Field(gt=0, description="peak memory bandwidth, decimal GB/s")
+    fp16_tflops: float | None = Field(default=None, gt=0, description="dense FP16/BF16 tensor TFLOPS, FP32 accum")
+    fp8: bool = False
+    bf16: bool = True
+    aliases: list[str] = Field(default_factory=list)
+    sources: list[Source]
+    notes: str | None = None
+
+    _check_sources = field_validator("sources")(_nonempty_sources)
+
+
+class BenchmarkScore(_Row):
+    benchmark: str = Field(description="e.g. MMLU, MMLU-Pro, HumanEval, GSM8K, MATH, C-Eval, CMMLU")
+    score: float = Field(ge=0, le=100)
+    setting: str | None = Field(default=None, description="shots / variant as published, e.g. '5-shot'")
+    source: Source
+
+
+class QualityEntry(_Row):
+    """Published benchmark scores of one catalog model."""
+
+    model: str = Field(description="catalog model id")
+    scores: list[BenchmarkScore]
+
+
+class GgmlType(_Row):
+    block_elements: int = Field(gt=0)
+    block_bytes: int = Field(gt=0)
+
+    @property
+    def bits_per_weight(self) -> float:
+        return 8 * self.block_bytes / self.block_elements
+
+
+class RecipeRule(_Row):
+    """llama.cpp per-tensor override: tensors of `tensor` class(es) in the selected layers get `type`."""
+
+    tensor: str | list[str]
+    type: str
+    layers: str = "all"
+    when: Literal["n_expert_eq_8", "n_gqa_ge_4", "dense_80_layers", "tied"] | None = None
+
+    @property
+    def tensors(self) -> tuple[str, ...]:
+        return (self.tensor,) if isinstance(self.tensor, str) else tuple(self.tensor)
+
+
+class FormatEntry(_Row):
+    """A weight format and how a whole model is stored in it."""
+
+    id: str
+    name: str
+    kind: Literal["float", "gguf", "linear"]
+    bits: float | None = None
+    scale_bits_per_weight: float = 0.0
+    scale_bits_per_row: float = 0.0
+    keep_bits: int = 16
+    experts_only: bool = False
+    base: str | None = None
+    rules: list[RecipeRule] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)
+    runtimes: list[str]
+    sources: list[str]
+
+    _check_sources = field_validator("sources")(_nonempty_sources)
+
+
+class KvFormatEntry(_Row):
+    block_elements: int = Field(gt=0)
+    block_bytes: int = Field(gt=0)
+    aliases: list[str] = Field(default_factory=list)
+    source: str
+
+
+class FormatsFile(_Row):
+    sources: dict[str, str]
+    ggml_types: dict[str, GgmlType]
+    ggml_fallback: dict[str, str]
+    formats: list[FormatEntry]
+    kv_cache_formats: dict[str, KvFormatEntry]

@@ -1,0 +1,30 @@
+"""Byte units. GB = 10^9 bytes, GiB = 2^30 bytes; a value is never printed with the other's label."""
+
+from __future__ import annotations
+
+GB = 10**9
+GiB = 2**30
+MiB = 2**20
+
+
+def fmt_bytes(n: int | float) -> str:
+    """'16.06 GB (14.96 GiB)' for large values, MB/MiB below a gigabyte; negative values keep their sign."""
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    if n >= 0.1 * GB:
+        return f"{sign}{n / GB:.2f} GB ({n / GiB:.2f} GiB)"
+    return f"{sign}{n / 10**6:.1f} MB ({n / MiB:.1f} MiB)"
+
+
+def parse_tokens(text: str) -> int:
+    """'32k' -> 32768, '128K' -> 131072, '1m' -> 1048576, '8192' -> 8192."""
+    s = text.strip().lower().replace("_", "").replace(",", "")
+    mult = 1
+    if s.endswith("k"):
+        mult, s = 1024, s[:-1]
+    elif s.endswith("m"):
+        mult, s = 1024 * 1024, s[:-1]
+    value = float(s)
+    if value <= 0 or value != value:
+        raise ValueError(f"must be a positive number of tokens (got {text!r})")
+    return int(value * mult)
