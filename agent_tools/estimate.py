@@ -6,6 +6,7 @@ Resolves names, builds the breakdown in integer bytes, checks the fit on a GPU a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -70,6 +71,10 @@ class EstimateRequest(BaseModel):
     num_gpus: Annotated[int, Field(gt=0, le=1024)] = 1
     vram_gb: Annotated[
         float | None, Field(gt=0, le=100_000, description="GPU memory in GiB when the GPU is not in the catalog")
+    ] = None
+    bandwidth_gb_s: Annotated[
+        float | None,
+        Field(gt=0, le=100_000, description="memory bandwidth (GB/s) of a device given by vram_gb, e.g. CPU RAM"),
     ] = None
     # training
     optimizer: Optimizer = "adamw"
@@ -217,14 +222,17 @@ class _Subject:
     exact_weights: WeightBreakdown | None = None
     exact_params: int | None = None
     file_format: str | None = None
+    from_catalog: bool = False
 
 
 def _subject(req: EstimateRequest) -> _Subject:
     if req.model is not None:
         entry = catalog.resolve_model(req.model)
-        arch = parse_config(entry.config)
+        arch = catalog_architecture(entry.id)
         published = entry.params_published.total if entry.params_published else None
-        return _Subject(entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings)
+        return _Subject(
+            entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings, from_catalog=True
+        )
     if req.config is not None:
         arch = parse_config(req.config)
         name = str(req.config.get("_name_or_path") or req.config.get("model_type") or "custom config")
@@ -260,7 +268,7 @@ def _params_only_subject(params_b: float) -> _Subject:
     for entry in catalog.list_models():
         if entry.legacy:
             continue
-        arch = parse_config(entry.config)
+        arch = catalog_architecture(entry.id)
         if arch.is_moe or arch.is_mla:
             continue
         gap = abs(arch.params_total - target) / target
@@ -283,6 +291,23 @@ def _params_only_subject(params_b: float) -> _Subject:
         "KV cache is approximate — pass model= or config= for exact figures"
     )
     return _Subject(f"{params_b:g}B", f"{params_b:g}B model", scaled, int(target), None, None, (note,))
+
+
+@cache
+def catalog_architecture(model_id: str) -> Architecture:
+    """Parsed architecture of a catalog model (parsed once per process)."""
+    return parse_config(catalog.resolve_model(model_id).config)
+
+
+@cache
+def _catalog_weights(model_id: str, format_id: str) -> WeightBreakdown:
+    return weight_breakdown(catalog_architecture(model_id), catalog.resolve_format(format_id), catalog.formats_file())
+
+
+def _weights(subject: _Subject, arch: Architecture, fmt: FormatEntry) -> WeightBreakdown:
+    if subject.from_catalog:
+        return _catalog_weights(subject.id, fmt.id)
+    return weight_breakdown(arch, fmt, catalog.formats_file())
 
 
 def _known_formats() -> set[str]:
@@ -513,7 +538,11 @@ def _largest(plan: _Plan, lo: int, hi: int, probe) -> int:
 
 def _speed(plan: _Plan, context: int, batch: int, kv_bytes_per_seq: int) -> Speed | None:
     gpu = plan.gpu
-    if gpu is None:
+    if gpu is not None:
+        bandwidth_gb_s, fp16_tflops = gpu.bandwidth_gb_s, gpu.fp16_tflops
+    elif plan.req.bandwidth_gb_s is not None:
+        bandwidth_gb_s, fp16_tflops = plan.req.bandwidth_gb_s, None
+    else:
         return None
     arch, w, rt = plan.subject.arch, plan.weights, plan.runtime
     # Per token the runtime streams every weight except the unused experts and the embedding table (one row).
@@ -523,10 +552,11 @@ def _speed(plan: _Plan, context: int, batch: int, kv_bytes_per_seq: int) -> Spee
         dense += w.token_embd_bytes  # the tied table is read whole as the output projection
     weights_read = int(dense + w.expert_bytes * active_share)
     kv_read = kv_bytes_per_seq * batch
-    bandwidth = gpu.bandwidth_gb_s * 1e9 * plan.req.num_gpus * (0.9 if plan.req.num_gpus > 1 else 1.0)
+    # Tensor parallelism streams each GPU's shard at once; a layer split runs the GPUs one after another.
+    bandwidth = bandwidth_gb_s * 1e9 * plan.tp * (0.9 if plan.tp > 1 else 1.0)
     t_mem = (weights_read + kv_read) / (bandwidth * rt.decode_efficiency)
     flops_per_token = 2 * arch.params_active
-    tflops = (gpu.fp16_tflops or 0) * 1e12 * plan.req.num_gpus
+    tflops = (fp16_tflops or 0) * 1e12 * plan.tp
     t_compute = (flops_per_token * batch) / (tflops * rt.prefill_efficiency) if tflops else 0.0
     cpu_part = 0.0
     if rt.id == "llama.cpp" and plan.req.gpu_layers is not None and plan.req.gpu_layers < arch.num_layers:
@@ -554,18 +584,12 @@ def _speed(plan: _Plan, context: int, batch: int, kv_bytes_per_seq: int) -> Spee
 CPU_RAM_BANDWIDTH = 89.6e9
 
 
-def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) -> EstimateResult:
-    """Size a model: weights + KV cache + activations + runtime overhead (+ training states), fit and speed.
-
-    Call as estimate_memory(EstimateRequest(...)) or estimate_memory(model=..., precision=..., ...).
-    Raises VramwiseError (a ValueError) for bad input, naming the value and what is accepted.
-    """
-    req = request if request is not None else EstimateRequest(**kwargs)
+def _make_plan(req: EstimateRequest, assumptions: list[str], warnings: list[str]) -> _Plan:
+    """Resolve names and fix everything that does not depend on context or batch."""
     subject = _subject(req)
     arch = subject.arch
     runtime = catalog.resolve_runtime(req.runtime)
-    assumptions: list[str] = list(subject.assumptions)
-    warnings: list[str] = []
+    assumptions.extend(subject.assumptions)
     precision = req.precision
     if subject.file_format and "precision" not in req.model_fields_set:
         precision = subject.file_format if subject.file_format.lower() in _known_formats() else "q8_0"
@@ -606,9 +630,60 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
         if not arch.is_mla and tp > arch.num_kv_heads:
             assumptions.append(f"{arch.num_kv_heads} KV heads over {tp} GPUs: each GPU keeps one KV head (replicated)")
     flash = runtime.flash_attention if req.flash_attention is None else req.flash_attention
-    weights = subject.exact_weights or weight_breakdown(arch, fmt, catalog.formats_file())
-    plan = _Plan(req, subject, fmt, kv_name, kv_fmt, runtime, weights, gpu, gpu_memory, flash, tp)
+    weights = subject.exact_weights or _weights(subject, arch, fmt)
+    return _Plan(req, subject, fmt, kv_name, kv_fmt, runtime, weights, gpu, gpu_memory, flash, tp)
 
+
+@dataclass(frozen=True)
+class QuickEstimate:
+    """The few numbers a ranking needs, without fit searches or prose (for recommend/compare loops)."""
+
+    params_total: int
+    params_active: int
+    total_bytes: int
+    per_gpu_bytes: int
+    capacity_bytes: int | None
+    decode_tokens_per_s: float | None
+
+    @property
+    def fits(self) -> bool:
+        return self.capacity_bytes is not None and self.per_gpu_bytes <= self.capacity_bytes
+
+    @property
+    def headroom_bytes(self) -> int:
+        return (self.capacity_bytes or 0) - self.per_gpu_bytes
+
+
+def quick_estimate(request: EstimateRequest | None = None, /, **kwargs: Any) -> QuickEstimate:
+    req = request if request is not None else EstimateRequest(**kwargs)
+    plan = _make_plan(req, [], [])
+    breakdown, _detail, per_gpu, _ = _components(plan, req.context_length, req.batch_size)
+    total = sum(breakdown.model_dump().values())
+    kv_seq = memory.kv_cache(plan.subject.arch, req.context_length, 1, plan.kv_fmt, kv_head_shards=plan.tp).bytes
+    speed = _speed(plan, req.context_length, req.batch_size, kv_seq) if req.mode == "inference" else None
+    arch = plan.subject.arch
+    return QuickEstimate(
+        arch.params_total,
+        arch.params_active,
+        total,
+        per_gpu,
+        _capacity(plan),
+        speed.decode_tokens_per_s if speed else None,
+    )
+
+
+def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) -> EstimateResult:
+    """Size a model: weights + KV cache + activations + runtime overhead (+ training states), fit and speed.
+
+    Call as estimate_memory(EstimateRequest(...)) or estimate_memory(model=..., precision=..., ...).
+    Raises VramwiseError (a ValueError) for bad input, naming the value and what is accepted.
+    """
+    req = request if request is not None else EstimateRequest(**kwargs)
+    assumptions: list[str] = []
+    warnings: list[str] = []
+    plan = _make_plan(req, assumptions, warnings)
+    subject, arch, runtime, fmt = plan.subject, plan.subject.arch, plan.runtime, plan.fmt
+    gpu, gpu_memory, tp, kv_fmt = plan.gpu, plan.gpu_memory, plan.tp, plan.kv_fmt
     breakdown, detail, per_gpu, kv_per_token = _components(plan, req.context_length, req.batch_size)
     total = sum(breakdown.model_dump().values())
     if runtime.id == "vllm" and detail.preallocated_bytes:
@@ -690,7 +765,7 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
             id=fmt.id if not subject.file_format else subject.file_format.lower(),
             name=fmt.name if not subject.file_format else f"GGUF file ({subject.file_format})",
             bits_per_weight=round(plan.weights.bits_per_weight(arch.params_total), 4),
-            kv_cache=kv_name,
+            kv_cache=plan.kv_name,
         ),
         mode=req.mode,
         runtime=runtime.id,

@@ -141,3 +141,31 @@ class FormatsFile(_Row):
     ggml_fallback: dict[str, str]
     formats: list[FormatEntry]
     kv_cache_formats: dict[str, KvFormatEntry]
+
+
+class FormatQuality(_Row):
+    """The published quality cost of storing weights in one format."""
+
+    format: str
+    level: Literal["lossless", "negligible", "small", "noticeable", "severe"]
+    ppl_delta: float | None = None
+    ppl_reference: str | None = None
+    kld: float | None = None
+    evidence: str
+    sources: list[Source]
+
+    _check_sources = field_validator("sources")(_nonempty_sources)
+
+
+class Finding(_Row):
+    id: str
+    finding: str
+    sources: list[Source]
+
+    _check_sources = field_validator("sources")(_nonempty_sources)
+
+
+class FormatQualityFile(_Row):
+    formats: list[FormatQuality]
+    kv_cache: list[FormatQuality] = Field(default_factory=list, description="KV-cache precisions, same levels")
+    findings: list[Finding]

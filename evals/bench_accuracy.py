@@ -231,7 +231,9 @@ def memory_cases() -> list[MemCase]:
             if smi:
                 gpu_total = int(smi[0]) * MiB
             elif r.get("apple_recommendedMaxWorkingSetSize"):
-                gpu_total = int(float(r["apple_recommendedMaxWorkingSetSize"]) * MiB)
+                # llama.cpp prints the Metal working-set limit as "21845.34 MB", meaning MiB
+                value = re.match(r"[\d.]+", str(r["apple_recommendedMaxWorkingSetSize"]))
+                gpu_total = int(float(value.group(0)) * MiB) if value else None
             elif gpu:
                 try:
                     g = catalog.resolve_gpu(gpu)
@@ -417,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         "one estimate < 1 ms": timing["estimate_without_gpu_ms"] < 1.0,
     }
     report["targets"] = targets
+    report["verbose"] = args.verbose
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -456,7 +459,7 @@ def _print_report(report: dict[str, Any], *miss_lists: list[str]) -> None:
     for name, ok in report["targets"].items():
         print(f"  [{'x' if ok else ' '}] {name}")
     for misses in miss_lists:
-        for line in misses[:60]:
+        for line in misses if len(misses) < 60 or report.get("verbose") else misses[:60]:
             print("   ", line)
 
 
