@@ -182,6 +182,26 @@ def _require(cfg: dict[str, Any], name: str, *keys: str) -> int:
     return value
 
 
+# transformers fills keys a config.json omits from its config class defaults; sparse published configs rely on it
+# (google/gemma-3-4b-it's text_config omits heads, head_dim and vocab). Source: transformers
+# models/gemma3/configuration_gemma3.py Gemma3TextConfig.__init__ defaults.
+CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3_text": {
+        "vocab_size": 262_208,
+        "hidden_size": 2304,
+        "intermediate_size": 9216,
+        "num_hidden_layers": 26,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "max_position_embeddings": 131_072,
+        "sliding_window": 4096,
+        "sliding_window_pattern": 6,
+        "tie_word_embeddings": True,
+    },
+}
+
+
 def text_config(config: dict[str, Any]) -> dict[str, Any]:
     """The language-model part of a config (multimodal configs nest it under text_config / llm_config)."""
     for key in ("text_config", "llm_config", "language_config"):
@@ -204,6 +224,11 @@ def parse_config(config: dict[str, Any]) -> Architecture:
         raise ConfigError("config must be a JSON object (a config.json dict)", value=type(config).__name__)
     cfg = text_config(config)
     model_type = str(_get(cfg, "model_type", default="unknown")).lower()
+    if model_type == "gemma3" and "text_config" in config:
+        model_type = "gemma3_text"
+    defaults = CLASS_DEFAULTS.get(model_type)
+    if defaults:
+        cfg = {**defaults, **{k: v for k, v in cfg.items() if v is not None}}
     notes: list[str] = []
 
     hidden = _require(cfg, "hidden size", "hidden_size", "n_embd", "d_model", "dim")

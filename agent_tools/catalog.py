@@ -205,12 +205,29 @@ class RuntimeProfile(BaseModel):
     fit_margin_bytes: int = Field(ge=0, description="memory the runtime leaves free when it decides what fits")
     decode_efficiency: float = Field(gt=0, le=1)
     prefill_efficiency: float = Field(gt=0, le=1)
+    format_decode_efficiency: dict[str, float] = Field(
+        default_factory=dict, description="decode efficiency of specific weight formats (their kernels)"
+    )
+    moe_expert_overhead_us: float = Field(
+        default=0.0, ge=0, description="per expert per MoE layer per decode step (runtimes that loop over experts)"
+    )
+    multi_gpu_layer_sync_us: float = Field(
+        default=0.0, ge=0, description="per layer per decode step when layers are split across GPUs"
+    )
+    kv_traffic_factor: float = Field(
+        default=1.0, ge=1, description="KV bytes moved per decode step / KV bytes (3 when the cache is re-concatenated)"
+    )
+    decode_layer_overhead_us: float = Field(
+        default=0.0, ge=0, description="fixed time per layer per decode step (kernel launches, Python dispatch)"
+    )
     gpu_memory_utilization: float | None = None
     max_num_batched_tokens: int | None = None
     cuda_graph_bytes: int = 0
     n_ubatch: int | None = None
     flash_attention: bool = True
-    allocator_overhead: float = Field(default=0.0, ge=0, description="fraction added for fragmentation")
+    allocator_reserve_fraction: float = Field(
+        default=0.0, ge=0, lt=1, description="share of memory lost to allocator fragmentation when judging fit"
+    )
     sources: dict[str, str]
 
 

@@ -89,6 +89,9 @@ class EstimateRequest(BaseModel):
     gpu_layers: Annotated[int | None, Field(ge=0, description="llama.cpp layers on the GPU (partial offload)")] = None
     flash_attention: bool | None = None
     gguf: Annotated[GgufInfo | None, Field(description="a parsed local GGUF header (CLI: pass a .gguf path)")] = None
+    legacy_kv_cache: Annotated[
+        bool, Field(description="old remote-code models keep the previous past_key_values tuple: KV peaks at 2x")
+    ] = False
     full_prompt_logits: Annotated[
         bool, Field(description="transformers < 4.45 materialised fp32 logits for the whole prompt")
     ] = False
@@ -451,6 +454,8 @@ def _components(plan: _Plan, context: int, batch: int) -> tuple[Breakdown, Runti
             )
             act = max(layer_peak, head_peak) // plan.tp
         split = plan.layer_split
+        if req.legacy_kv_cache:
+            act += kv_per_gpu // split  # the old cache tuple is still referenced while the new one is built
         per_gpu = weights_per_gpu + -(-kv_per_gpu // split) + act + overhead_per_gpu
         # Layer split: every GPU holds its layers' transient, only the last one the output head.
         act_all = act * n if split == 1 else (split - 1) * min(act, layer_peak) + act
@@ -512,7 +517,7 @@ def _capacity(plan: _Plan) -> int | None:
     if plan.runtime.id == "vllm" and plan.req.mode == "inference":
         util = plan.req.gpu_memory_utilization or plan.runtime.gpu_memory_utilization or 0.9
         return int(plan.gpu_memory * util)
-    return plan.gpu_memory
+    return int(plan.gpu_memory * (1 - plan.runtime.allocator_reserve_fraction))
 
 
 def _fits(plan: _Plan, context: int, batch: int) -> bool:
@@ -551,17 +556,23 @@ def _speed(plan: _Plan, context: int, batch: int, kv_bytes_per_seq: int) -> Spee
     if arch.tied_embeddings:
         dense += w.token_embd_bytes  # the tied table is read whole as the output projection
     weights_read = int(dense + w.expert_bytes * active_share)
-    kv_read = kv_bytes_per_seq * batch
+    kv_read = int(kv_bytes_per_seq * batch * rt.kv_traffic_factor)
     # Tensor parallelism streams each GPU's shard at once; a layer split runs the GPUs one after another.
     bandwidth = bandwidth_gb_s * 1e9 * plan.tp * (0.9 if plan.tp > 1 else 1.0)
-    t_mem = (weights_read + kv_read) / (bandwidth * rt.decode_efficiency)
+    efficiency = rt.format_decode_efficiency.get(plan.fmt.id, rt.decode_efficiency)
+    t_mem = (weights_read + kv_read) / (bandwidth * efficiency)
+    t_mem += arch.num_layers * rt.decode_layer_overhead_us * 1e-6
+    moe_layers = sum(arch.is_moe_layer(i) for i in range(arch.num_layers))
+    t_mem += moe_layers * arch.num_experts * rt.moe_expert_overhead_us * 1e-6
+    if plan.layer_split > 1:
+        t_mem += arch.num_layers * rt.multi_gpu_layer_sync_us * 1e-6
     flops_per_token = 2 * arch.params_active
     tflops = (fp16_tflops or 0) * 1e12 * plan.tp
     t_compute = (flops_per_token * batch) / (tflops * rt.prefill_efficiency) if tflops else 0.0
     cpu_part = 0.0
     if rt.id == "llama.cpp" and plan.req.gpu_layers is not None and plan.req.gpu_layers < arch.num_layers:
         offloaded = weights_read * (arch.num_layers - plan.req.gpu_layers) / arch.num_layers
-        cpu_part = offloaded / (CPU_RAM_BANDWIDTH * rt.decode_efficiency)
+        cpu_part = offloaded / (CPU_RAM_BANDWIDTH * efficiency)
         t_mem = t_mem * plan.req.gpu_layers / arch.num_layers + cpu_part
     step = max(t_mem, t_compute)
     bound = "memory bandwidth" if t_mem >= t_compute else "compute"
@@ -575,7 +586,7 @@ def _speed(plan: _Plan, context: int, batch: int, kv_bytes_per_seq: int) -> Spee
         prefill_tokens_per_s=round(prefill, 0),
         bound=bound,
         bytes_read_per_token=weights_read + kv_read,
-        efficiency=rt.decode_efficiency,
+        efficiency=efficiency,
         source=rt.sources.get("decode_efficiency", ""),
     )
 

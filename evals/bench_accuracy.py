@@ -53,6 +53,9 @@ FORMAT_MAP = {
 # transformers versions before 4.45 computed fp32 logits for every prompt position; these sources say which
 # version they ran (source entries in measured_memory.json: Transformers 4.38-4.40, Qwen remote code 2023).
 FULL_PROMPT_LOGITS_SOURCES = {"qwen2_speed_benchmark", "qwen15_hf_infer", "qwen1_readme", "chatglm2_readme"}
+# Remote-code models of 2023 (Qwen v1, ChatGLM2) return a new tuple of past key/values each step while the caller
+# still holds the old one, so the cache peaks at twice its size.
+LEGACY_KV_SOURCES = {"qwen1_readme", "chatglm2_readme"}
 
 
 @dataclass
@@ -108,6 +111,15 @@ def _format(raw: str | None) -> str | None:
     return FORMAT_MAP.get(key)
 
 
+def _gpu_name(raw: str | None) -> str | None:
+    """Source GPU labels carry notes in parentheses ('A100 80GB (PCIe vs SXM not stated by source)')."""
+    if not raw:
+        return None
+    cores = re.search(r"\((\d+-core)[^)]*\)", raw)
+    text = re.sub(r"\([^)]*\)", "", raw).strip()
+    return f"{text} {cores.group(1)}" if cores and "Apple" in raw else text
+
+
 def _naive(params: int, precision: str) -> float:
     """The rule of thumb: params x bytes per parameter x 1.2 (EleutherAI Transformer Math 101)."""
     bits = {"bf16": 16, "fp16": 16, "fp32": 32, "gptq_int8": 8, "bnb_int8": 8, "q8_0": 8}.get(precision, 4)
@@ -117,19 +129,27 @@ def _naive(params: int, precision: str) -> float:
 # ------------------------------------------------------------------------------------------------ sections
 
 
-def bench_params() -> tuple[Stats, list[str]]:
-    stats = Stats()
+def bench_params() -> tuple[Stats, Stats, list[str]]:
+    """(exact published counts, rounded headline counts, misses of the exact ones beyond 0.5%).
+
+    A count is exact when it is not a round number (not a multiple of 10^7): safetensors totals, papers' tables.
+    Headline figures ("70B", "32.5B") are names, reported separately for information.
+    """
+    exact, rounded = Stats(), Stats()
     misses = []
     for m in catalog.list_models():
         if not m.params_published:
             continue
-        req = EstimateRequest(model=m.id)
-        got = estimate_memory(req).model.params_total
-        err = (got - m.params_published.total) / m.params_published.total
-        stats.add(err, m.id)
-        if abs(err) > 0.005:
-            misses.append(f"{m.id}: {got:,} vs published {m.params_published.total:,} ({100 * err:+.2f}%)")
-    return stats, misses
+        got = estimate_memory(EstimateRequest(model=m.id)).model.params_total
+        published = m.params_published.total
+        err = (got - published) / published
+        if published % 10_000_000:
+            exact.add(err, m.id)
+            if abs(err) > 0.005:
+                misses.append(f"{m.id}: {got:,} vs published {published:,} ({100 * err:+.2f}%)")
+        else:
+            rounded.add(err, m.id)
+    return exact, rounded, misses
 
 
 def bench_file_sizes() -> tuple[Stats, list[str]]:
@@ -138,11 +158,17 @@ def bench_file_sizes() -> tuple[Stats, list[str]]:
     data = _load("checkpoint_sizes.json")
     rows: list[tuple[str, str, float]] = []
     for r in data["safetensors_index_total_size"]:
-        rows.append((r["model"].split(" ")[0], "bf16" if "bf" in r["dtype"] else "fp16", r["metadata_total_size_bytes"]))
+        rows.append(
+            (r["model"].split(" ")[0], "bf16" if "bf" in r["dtype"] else "fp16", r["metadata_total_size_bytes"])
+        )
     for r in data["single_file_safetensors"]:
         rows.append((r["model"].split("(")[0].split(" ")[0], "bf16", r["size_bytes"]))
     for g in data["gguf"]:
         unit = str(g.get("unit", ""))
+        if g.get("repo", "").startswith("Qwen/Qwen2-7B-Instruct-GGUF"):
+            # The official README lists 5.07 "GB" for q5_k_m: 5.33 bits/weight in decimal GB, below Q5_K's own
+            # 5.5-bit block size, so the figure must be GiB (5.44 GB).
+            unit = "GiB"
         scale = 1 if unit.startswith("bytes") else (1e9 if unit.startswith("GB") else GiB if "GiB" in unit else None)
         if scale is None:
             continue
@@ -202,6 +228,7 @@ def memory_cases() -> list[MemCase]:
                 ctx = prompt + (r.get("output_len") or 0)
                 fields.update(runtime="transformers", context_length=ctx, prompt_length=prompt)
                 fields["full_prompt_logits"] = source in FULL_PROMPT_LOGITS_SOURCES
+                fields["legacy_kv_cache"] = source in LEGACY_KV_SOURCES
                 if "int8" in str(r.get("kv_cache_dtype", "")):
                     fields["kv_cache_precision"] = "q8_0"
         elif task == "finetune":
@@ -242,7 +269,8 @@ def memory_cases() -> list[MemCase]:
                     gpu_total = None
         measured = None
         if r["status"] == "ok" and r.get("memory_value") is not None:
-            unit = r.get("memory_unit_published", "GB").strip()
+            basis = str(r.get("memory_basis", ""))
+            unit = "MiB" if basis.startswith("MiB") else r.get("memory_unit_published", "GB").strip()
             measured = int(float(r["memory_value"]) * UNIT_BYTES.get(unit, GiB))
             if "per gpu" in str(r.get("memory_metric", "")).lower():
                 measured *= n_gpus
@@ -250,7 +278,9 @@ def memory_cases() -> list[MemCase]:
             req = EstimateRequest(**fields)
         except ValueError:
             continue
-        label = f"{r['id']} {r['model']} {precision} {fields.get('mode', 'inference')} ctx={fields.get('context_length')}"
+        label = (
+            f"{r['id']} {r['model']} {precision} {fields.get('mode', 'inference')} ctx={fields.get('context_length')}"
+        )
         label += f" b={batch} x{n_gpus}"
         cases.append(
             MemCase(source, label, req, measured, r["status"], includes_context=False, gpu_total_bytes=gpu_total)
@@ -290,7 +320,8 @@ def bench_memory(verbose: bool) -> tuple[dict[str, Stats], dict[str, Stats], lis
         if case.gpu_total_bytes and case.request.mode == "inference" and case.request.num_gpus == 1:
             # Fit: the model's buffers plus the runtime's context must fit the device's total.
             needed = result.total_bytes
-            predicted_fit = needed <= case.gpu_total_bytes
+            rt = catalog.resolve_runtime(case.request.runtime)
+            predicted_fit = needed <= case.gpu_total_bytes * (1 - rt.allocator_reserve_fraction)
             actual_fit = case.status == "ok"
             fit_rows += 1
             agree += predicted_fit == actual_fit
@@ -312,18 +343,29 @@ def bench_memory(verbose: bool) -> tuple[dict[str, Stats], dict[str, Stats], lis
     return inference, training, lines, fit
 
 
-def bench_speed(verbose: bool) -> tuple[dict[str, Stats], list[str]]:
+@dataclass
+class SpeedCase:
+    source: str
+    label: str
+    request: EstimateRequest
+    measured_tps: float
+    prompt_tokens: int
+    generated_tokens: int
+    decode_only: bool
+    prefill_only: bool = False
+
+
+def speed_cases() -> list[SpeedCase]:
     data = _load("throughput.json")
-    per_source: dict[str, Stats] = defaultdict(Stats)
-    lines = []
+    cases = []
     for r in data["rows"]:
-        if r.get("status", "ok") != "ok" or not r.get("tokens_per_s") or not r.get("decode_only", True):
+        if r.get("status", "ok") != "ok" or not r.get("tokens_per_s"):
             continue
-        if "CPU only" in str(r.get("framework")):
-            continue
+        if "CPU only" in str(r.get("framework")) or "throughput" in str(r.get("metric", "")):
+            continue  # CPU rows and many-request throughput runs are not single-stream decode
         model_id, implied = _model_id(r["model"])
         precision = _format(r.get("weight_format")) or _format(implied)
-        gpu_name = r.get("gpu_canonical") or r.get("gpu")
+        gpu_name = _gpu_name(r.get("gpu_canonical") or r.get("gpu"))
         if model_id is None or precision is None or not gpu_name:
             continue
         try:
@@ -332,30 +374,76 @@ def bench_speed(verbose: bool) -> tuple[dict[str, Stats], list[str]]:
             continue
         framework = str(r.get("framework", "")).lower()
         runtime = "llama.cpp" if "llama" in framework else ("vllm" if "vllm" in framework else "transformers")
-        ctx = (r.get("context_len") or r.get("prompt_len") or r.get("input_len") or 0) + (r.get("gen_len") or 0)
-        ctx = max(ctx, 128)
+        prompt = r.get("context_len") or r.get("prompt_len") or r.get("input_len") or 0
+        generated = r.get("gen_len") or r.get("output_len") or 128
+        decode_only = bool(r.get("decode_only", False))
+        prefill_only = str(r.get("test", "")).startswith("pp")
+        if prefill_only:
+            prompt = prompt or int(re.sub(r"\D", "", str(r.get("test"))) or 512)
+            generated = 0
         n_gpus = r.get("n_gpus") or 1
         try:
-            result = estimate_memory(
-                model=model_id, precision=precision, gpu=gpu_name, num_gpus=n_gpus, runtime=runtime,
-                context_length=ctx // 2 + 1, batch_size=r.get("batch_size") or 1,
+            req = EstimateRequest(
+                model=model_id,
+                precision=precision,
+                gpu=gpu_name,
+                num_gpus=n_gpus,
+                runtime=runtime,
+                context_length=max(1, prompt + generated // 2),
+                batch_size=r.get("batch_size") or 1,
             )
-        except (VramwiseError, ValueError) as e:
-            lines.append(f"skip {r['id']}: {e}")
+        except ValueError:
             continue
-        assert result.speed is not None
-        ours = result.speed.decode_tokens_per_s
-        err = (ours - r["tokens_per_s"]) / r["tokens_per_s"]
-        label = f"{r['id']} {r['model']} {precision} {gpu_name} x{n_gpus} {runtime}"
-        per_source[r["source_id"]].add(err, label)
+        label = f"{r['id']} {r['model']} {precision} {gpu_name} x{n_gpus} {runtime} in={prompt} out={generated}"
+        cases.append(
+            SpeedCase(r["source_id"], label, req, r["tokens_per_s"], prompt, generated, decode_only, prefill_only)
+        )
+    return cases
+
+
+def predicted_tps(case: SpeedCase) -> float | None:
+    """Decode tokens/s, or for end-to-end rows generated tokens over prefill + decode time."""
+    result = estimate_memory(case.request)
+    if result.speed is None:
+        return None
+    decode = result.speed.decode_tokens_per_s
+    if case.prefill_only:
+        return result.speed.prefill_tokens_per_s or None
+    if case.decode_only or not result.speed.prefill_tokens_per_s:
+        return decode
+    total = case.prompt_tokens / result.speed.prefill_tokens_per_s + case.generated_tokens / decode
+    return case.generated_tokens / total
+
+
+def bench_speed(verbose: bool) -> tuple[dict[str, Stats], dict[str, Stats], list[str]]:
+    """(decode or end-to-end rows per source, prefill-only rows per source, verbose lines)."""
+    per_source: dict[str, Stats] = defaultdict(Stats)
+    prefill: dict[str, Stats] = defaultdict(Stats)
+    lines = []
+    for case in speed_cases():
+        try:
+            ours = predicted_tps(case)
+        except (VramwiseError, ValueError) as e:
+            lines.append(f"skip {case.label}: {e}")
+            continue
+        if ours is None:
+            continue
+        err = (ours - case.measured_tps) / case.measured_tps
+        (prefill if case.prefill_only else per_source)[case.source].add(err, case.label)
         if verbose:
-            lines.append(f"{100 * err:+7.2f}%  {ours:8.1f} vs {r['tokens_per_s']:8.1f}  {label}")
-    return per_source, lines
+            kind = "pp" if case.prefill_only else "tg"
+            lines.append(f"{100 * err:+7.2f}%  {ours:8.1f} vs {case.measured_tps:8.1f}  {kind} {case.label}")
+    return per_source, prefill, lines
 
 
 def bench_timing() -> dict[str, float]:
-    req = EstimateRequest(model="meta-llama/Llama-3.1-8B-Instruct", precision="q4_k_m", context_length=32768,
-                          gpu="RTX 4090", runtime="llama.cpp")
+    req = EstimateRequest(
+        model="meta-llama/Llama-3.1-8B-Instruct",
+        precision="q4_k_m",
+        context_length=32768,
+        gpu="RTX 4090",
+        runtime="llama.cpp",
+    )
     estimate_memory(req)
     n = 200
     t0 = time.perf_counter()
@@ -381,10 +469,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verbose", "-v", action="store_true")
     args = ap.parse_args(argv)
 
-    params, param_misses = bench_params()
+    params, params_rounded, param_misses = bench_params()
     files, file_misses = bench_file_sizes()
     inference, training, mem_lines, fit = bench_memory(args.verbose)
-    speed, speed_lines = bench_speed(args.verbose)
+    speed, prefill, speed_lines = bench_speed(args.verbose)
     timing = bench_timing()
 
     all_inf = Stats()
@@ -396,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     ok_speed, n_speed = _within(speed, 0.25)
     report = {
         "params": params.summary(),
+        "params_rounded_headline": params_rounded.summary(),
         "file_sizes": files.summary(),
         "inference_memory": {"overall": all_inf.summary(), **{k: v.summary() for k, v in inference.items()}},
         "training_memory": {k: v.summary() for k, v in training.items()},
@@ -406,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             "share_pct": round(100 * ok_speed / n_speed, 1) if n_speed else None,
             **{k: v.summary() for k, v in speed.items()},
         },
+        "prefill_speed": {k: v.summary() for k, v in prefill.items()},
         "timing": timing,
     }
     targets = {
@@ -438,7 +528,8 @@ def _print_report(report: dict[str, Any], *miss_lists: list[str]) -> None:
         )
 
     print("parameter counts vs published:")
-    row("all catalog models", report["params"])
+    row("exact published counts", report["params"])
+    row("headline (rounded) counts", report["params_rounded_headline"])
     print("weights vs real checkpoint / GGUF files:")
     row("files", report["file_sizes"])
     print("inference memory vs measured (vramwise | naive params x bytes x 1.2):")
@@ -454,6 +545,9 @@ def _print_report(report: dict[str, Any], *miss_lists: list[str]) -> None:
     for k, v in d.items():
         if isinstance(v, dict):
             row(k, v)
+    print("prefill tokens/s (informational):")
+    for k, v in report["prefill_speed"].items():
+        row(k, v)
     print(f"timing: {report['timing']}")
     print("targets:")
     for name, ok in report["targets"].items():
