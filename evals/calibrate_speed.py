@@ -78,9 +78,6 @@ def main() -> int:
             f"median_err={100 * float(np.median(errs)):.1f}% within25={within}/{len(rows)}\n    efficiency {{{effs}}}"
         )
     # Multi-GPU layer split (llama.cpp): extra seconds per layer over the single-GPU prediction.
-    from agent_tools import catalog as _catalog
-
-    rt = _catalog.runtimes()["llama.cpp"]
     extra = []
     for case in speed_cases():
         if case.request.num_gpus == 1 or case.prefill_only or case.request.runtime != "llama.cpp":
