@@ -175,6 +175,21 @@ def _default_runtime(req: RecommendRequest, gpu: Any) -> str:
     return "llama.cpp"
 
 
+# Checkpoints shipped already quantized keep their native format; re-quantizing them is not what people run.
+NATIVE_FORMATS = {"mxfp4": ("mxfp4",)}
+
+
+def _formats_for(entry: Any, formats: tuple[str, ...]) -> tuple[str, ...]:
+    quant = (entry.config.get("quantization_config") or {}).get("quant_method")
+    return NATIVE_FORMATS.get(str(quant), formats)
+
+
+def _max_context(entry: Any) -> int | None:
+    from agent_tools.estimate import catalog_architecture
+
+    return catalog_architecture(entry.id).max_position_embeddings
+
+
 def _license_ok(entry: Any, rule: str) -> bool:
     if rule == "commercial":
         return entry.commercial_use is True
@@ -223,6 +238,7 @@ def recommend_model(request: RecommendRequest | None = None, /, **kwargs: Any) -
     rows: list[tuple[float, float, Candidate]] = []
     rejected: list[tuple[float, Rejected]] = []
     best_by_model: dict[str, tuple[float, Candidate]] = {}
+    too_short: list[str] = []
     capacity = None
     for entry in catalog.list_models():
         if entry.legacy or not _license_ok(entry, req.license):
@@ -230,8 +246,12 @@ def recommend_model(request: RecommendRequest | None = None, /, **kwargs: Any) -
         quality = _quality(entry.id, req.task, req.language)
         if quality is None:
             continue
+        max_ctx = _max_context(entry)
+        if max_ctx and req.context_length > max_ctx:
+            too_short.append(entry.id)
+            continue
         smallest: tuple[str, QuickEstimate] | None = None
-        for fmt_id in formats:
+        for fmt_id in _formats_for(entry, formats):
             result = _quick({**base, "model": entry.id, "precision": fmt_id})
             if result is None or result.capacity_bytes is None:
                 continue
@@ -310,6 +330,12 @@ def recommend_model(request: RecommendRequest | None = None, /, **kwargs: Any) -
         cpu_only=cpu_only,
     )
     advice = _advice(req, picks, notable, base)
+    if too_short:
+        advice.append(
+            f"left out because their context window is shorter than {req.context_length:,} tokens: "
+            + ", ".join(too_short[:6])
+            + (" ..." if len(too_short) > 6 else "")
+        )
     sources = sorted({c.quality.source for c in picks if c.quality})
     fq_sources = {
         s for c in picks for s in (format_quality_of(c.precision).sources if format_quality_of(c.precision) else [])

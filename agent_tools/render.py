@@ -7,11 +7,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from agent_tools.advice import CompareResult, RecommendResult
 from agent_tools.estimate import EstimateResult
 from agent_tools.listing import FormatRow, GpuRow, ModelRow
 from agent_tools.units import GB, GiB
 
 console = Console()
+if not console.is_terminal and console.width < 120:
+    console.width = 120  # piped output: do not squeeze tables into 80 columns
 
 
 def gb(n: int) -> str:
@@ -150,3 +153,81 @@ def render_formats(rows: list[FormatRow]) -> None:
     for r in rows:
         table.add_row(r.id, r.name, f"{r.nominal_bits_per_weight:.4g}", ", ".join(r.runtimes))
     console.print(table)
+
+
+def render_recommendation(r: RecommendResult) -> None:
+    h = r.hardware
+    where = f"{h.num_gpus} x {h.name}" if h.num_gpus > 1 else h.name
+    console.print(
+        f"[bold]{where}[/bold] · {gb(h.memory_bytes_per_gpu)} GB usable per device · runtime {h.runtime} · "
+        f"task {r.task} · {r.context_length:,} tokens x {r.concurrent_users} user(s)"
+    )
+    table = Table(box=box.SIMPLE_HEAD)
+    for col, justify in [
+        ("#", "right"),
+        ("model", "left"),
+        ("format", "left"),
+        ("memory", "left"),
+        ("GB", "right"),
+        ("headroom GB", "right"),
+        ("tok/s", "right"),
+        ("max ctx", "right"),
+        ("evidence", "left"),
+    ]:
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    capacity = h.memory_bytes_per_gpu * h.num_gpus
+    for c in r.candidates:
+        q = c.quality
+        table.add_row(
+            str(c.rank),
+            c.model,
+            f"{c.precision} ({c.format_quality})",
+            bar(c.total_bytes, capacity, 14),
+            gb(c.total_bytes),
+            gb(c.headroom_bytes),
+            f"{c.decode_tokens_per_s:,.0f}" if c.decode_tokens_per_s else "",
+            f"{c.max_context_length:,}",
+            f"{q.benchmark} {q.score:g}" if q else "",
+        )
+    console.print(table)
+    for c in r.candidates:
+        console.print(f"[dim]{c.rank}. {c.reason}[/dim]")
+    for x in r.rejected:
+        console.print(f"[red]✘[/red] {x.model}: {x.reason}")
+    for a in r.advice:
+        console.print(f"[yellow]→[/yellow] {a}")
+    console.print(f"[dim]ranking: {r.ranking_rule}[/dim]")
+
+
+def render_comparison(r: CompareResult) -> None:
+    console.print(f"[bold]{r.model}[/bold] · {r.params_total / 1e9:.2f}B params · {r.context_length:,} tokens")
+    table = Table(box=box.SIMPLE_HEAD)
+    for col, justify in [
+        ("precision", "left"),
+        ("runtime", "left"),
+        ("bits/w", "right"),
+        ("weights GB", "right"),
+        ("total GB", "right"),
+        ("fits", "left"),
+        ("tok/s", "right"),
+        ("quality cost", "left"),
+    ]:
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in r.rows:
+        qi = row.quality_impact
+        table.add_row(
+            row.precision,
+            row.runtime,
+            f"{row.bits_per_weight:.2f}",
+            gb(row.weights_bytes),
+            gb(row.total_bytes),
+            "" if row.fits is None else ("yes" if row.fits else "[red]no[/red]"),
+            f"{row.decode_tokens_per_s:,.0f}" if row.decode_tokens_per_s else "",
+            (qi.level + (f" (ppl {qi.ppl_delta:+.3f})" if qi.ppl_delta is not None else "")) if qi else "",
+        )
+    console.print(table)
+    console.print(f"[bold]verdict:[/bold] {r.verdict}")
+    if r.equal_size_alternatives:
+        console.print("[bold]same memory, other choices:[/bold]")
+        for a in r.equal_size_alternatives:
+            console.print(f"  · {a.comparison}")

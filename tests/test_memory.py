@@ -1,0 +1,218 @@
+"""Memory components: golden values with the arithmetic, runtime behaviour, and properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent_tools import estimate_memory
+from agent_tools.errors import UnknownNameError, VramwiseError
+
+GiB = 2**30
+
+
+def test_kv_cache_llama_31_8b_gqa() -> None:
+    # 2 (K,V) x 32 layers x 8 KV heads x 128 dims x 2 bytes = 131,072 bytes/token; x 8192 tokens = 1 GiB
+    r = estimate_memory(model="llama3.1 8b", context_length=8192)
+    assert r.breakdown.kv_cache_bytes == 131_072 * 8192 == GiB
+    assert r.kv_cache_bytes_per_token == 131_072
+
+
+def test_kv_cache_llama2_7b_mha_is_four_times_llama3() -> None:
+    # Llama-2-7B has 32 KV heads (no GQA): 2 x 32 x 32 x 128 x 2 = 524,288 bytes/token
+    r = estimate_memory(model="meta-llama/Llama-2-7b-chat-hf", context_length=4096)
+    assert r.breakdown.kv_cache_bytes == 524_288 * 4096
+
+
+def test_kv_cache_deepseek_v3_mla_latent() -> None:
+    # MLA caches kv_lora_rank 512 + rope 64 = 576 values per token per layer: 61 x 576 x 2 bytes = 70,272 B/token
+    r = estimate_memory(model="deepseek-ai/DeepSeek-V3", precision="fp8_block", context_length=8192)
+    assert r.breakdown.kv_cache_bytes == 61 * 576 * 2 * 8192  # 0.58 GB, not the 13 GiB of naive tools
+
+
+def test_kv_cache_gemma3_sliding_layers_hold_their_window() -> None:
+    # 10 global layers x 32768 + 52 local layers x 1024 tokens, 16 KV heads x 128 x 2 (K,V) x 2 bytes
+    r = estimate_memory(model="google/gemma-3-27b-it", context_length=32768)
+    per_token_layer = 2 * 16 * 128 * 2
+    assert r.breakdown.kv_cache_bytes == per_token_layer * (10 * 32768 + 52 * 1024) == 3_120_562_176
+
+
+def test_kv_cache_quantized_q8_0_uses_block_size() -> None:
+    # q8_0: 34 bytes per 32 values
+    f16 = estimate_memory(model="llama3.1 8b", context_length=8192, kv_cache_precision="fp16")
+    q8 = estimate_memory(model="llama3.1 8b", context_length=8192, kv_cache_precision="q8_0")
+    assert q8.breakdown.kv_cache_bytes == f16.breakdown.kv_cache_bytes // 2 * 34 // 32
+
+
+def test_kv_cache_scales_with_batch() -> None:
+    one = estimate_memory(model="Qwen/Qwen2.5-14B-Instruct", context_length=32768)
+    four = estimate_memory(model="Qwen/Qwen2.5-14B-Instruct", context_length=32768, batch_size=4)
+    # Qwen2.5-14B: 48 layers x 8 KV heads x 128 x 2 x 2 = 196,608 B/token -> 6.44 GB at 32k
+    assert one.breakdown.kv_cache_bytes == 196_608 * 32768
+    assert four.breakdown.kv_cache_bytes == 4 * one.breakdown.kv_cache_bytes
+
+
+def test_weights_bf16_are_two_bytes_per_parameter() -> None:
+    r = estimate_memory(model="Qwen/Qwen2.5-7B-Instruct", precision="bf16")
+    assert r.breakdown.weights_bytes == 2 * 7_615_616_512
+
+
+def test_q4_k_m_matches_the_real_llama3_8b_file() -> None:
+    # Meta-Llama-3-8B-Instruct Q4_K_M is 4,920,733,984 bytes (incl. ~8 MB of GGUF metadata)
+    r = estimate_memory(model="meta-llama/Meta-Llama-3-8B-Instruct", precision="q4_k_m")
+    assert abs(r.breakdown.weights_bytes - 4_920_733_984) / 4_920_733_984 < 0.005
+    assert 4.85 < r.precision.bits_per_weight < 4.95
+
+
+def test_gptq_keeps_embeddings_at_16_bit() -> None:
+    r = estimate_memory(model="Qwen/Qwen2.5-7B-Instruct", precision="gptq_int4")
+    embed_and_head = 2 * 152064 * 3584 * 2
+    linear = 7_615_616_512 - 2 * 152064 * 3584
+    assert r.breakdown.weights_bytes > embed_and_head + linear * 4 / 8
+    assert 4.5 < r.precision.bits_per_weight < 6.0
+
+
+def test_full_finetune_states_are_sixteen_bytes_per_parameter() -> None:
+    r = estimate_memory(model="Qwen/Qwen2.5-7B-Instruct", mode="full_finetune", context_length=2048)
+    p = 7_615_616_512
+    assert r.breakdown.weights_bytes == 2 * p  # bf16 weights
+    assert r.breakdown.gradients_bytes == 2 * p  # bf16 gradients
+    assert r.breakdown.optimizer_bytes == 12 * p  # fp32 master + Adam m + v
+
+
+def test_zero_stages_shard_states_across_gpus() -> None:
+    base = {"model": "Qwen/Qwen2.5-7B-Instruct", "mode": "full_finetune", "num_gpus": 4, "context_length": 1024}
+    z0 = estimate_memory(**base, zero_stage=0)
+    z1 = estimate_memory(**base, zero_stage=1)
+    z2 = estimate_memory(**base, zero_stage=2)
+    z3 = estimate_memory(**base, zero_stage=3)
+    assert z1.per_gpu_bytes < z0.per_gpu_bytes
+    assert z1.breakdown.optimizer_bytes * 4 == pytest.approx(z0.breakdown.optimizer_bytes, rel=1e-6)
+    assert z2.per_gpu_bytes < z1.per_gpu_bytes < z0.per_gpu_bytes
+    assert z3.per_gpu_bytes < z2.per_gpu_bytes
+
+
+def test_lora_adapter_params_are_rank_times_in_plus_out() -> None:
+    # rank 16 on q,k,v,o of Llama-3.1-8B: 32 layers x 16 x ((4096+4096) + (4096+1024) x 2 + (4096+4096))
+    r = estimate_memory(model="llama3.1 8b", mode="lora", lora_rank=16, lora_targets=["q", "k", "v", "o"])
+    params = 32 * 16 * (8192 + 2 * 5120 + 8192)
+    assert r.breakdown.adapter_bytes == 4 * params  # fp32 adapter weights
+    assert r.breakdown.optimizer_bytes == 8 * params  # Adam m + v
+
+
+def test_qlora_base_is_nf4() -> None:
+    r = estimate_memory(model="llama3.1 8b", mode="qlora")
+    assert r.precision.id == "bnb_nf4_dq"
+    assert r.breakdown.weights_bytes < 0.4 * 2 * 8_030_261_248
+
+
+def test_vllm_reports_kv_pool_and_concurrency() -> None:
+    r = estimate_memory(model="llama3.1 8b", runtime="vllm", gpu="RTX 4090", context_length=8192)
+    d = r.runtime_detail
+    assert d.gpu_memory_utilization == 0.9
+    assert d.preallocated_bytes == int(r.fit.memory_bytes * 0.9)
+    assert d.kv_pool_tokens and d.kv_pool_tokens > 8192
+    assert d.max_concurrency == pytest.approx(d.kv_pool_tokens / 8192, rel=0.02)
+
+
+def test_llama_cpp_keeps_token_embeddings_in_ram() -> None:
+    r = estimate_memory(model="llama3.1 8b", precision="q4_k_m", runtime="llama.cpp", gpu="RTX 4090")
+    assert r.runtime_detail.cpu_ram_bytes and r.runtime_detail.cpu_ram_bytes > 0
+    assert r.runtime_detail.model_buffer_bytes == r.breakdown.weights_bytes
+
+
+def test_seventy_b_does_not_fit_a_4090_but_suggests_offload_layers() -> None:
+    r = estimate_memory(model="llama 3.3 70b", precision="q4_k_m", runtime="llama.cpp", gpu="4090", context_length=8192)
+    assert r.fit and not r.fit.fits
+    assert "does not fit" in r.fit.verdict
+    assert 0 < (r.runtime_detail.gpu_layers_that_fit or 0) < 80
+
+
+def test_two_3090s_hold_a_70b_at_4_bit() -> None:
+    r = estimate_memory(
+        model="llama 3.3 70b", precision="q4_k_m", runtime="llama.cpp", gpu="3090", num_gpus=2, context_length=8192
+    )
+    assert r.fit and r.fit.fits
+
+
+def test_max_context_is_the_largest_that_fits() -> None:
+    r = estimate_memory(model="Qwen/Qwen2.5-14B-Instruct", precision="q4_k_m", runtime="llama.cpp", gpu="RTX 4090")
+    assert r.fit
+    at_max = estimate_memory(
+        model="Qwen/Qwen2.5-14B-Instruct", precision="q4_k_m", runtime="llama.cpp", gpu="RTX 4090",
+        context_length=r.fit.max_context_length,
+    )
+    assert at_max.fit and at_max.fit.fits
+
+
+def test_tensor_parallel_needs_divisible_heads() -> None:
+    with pytest.raises(VramwiseError, match="must divide the 28 attention heads"):
+        estimate_memory(model="Qwen/Qwen2.5-7B-Instruct", runtime="vllm", num_gpus=3)
+
+
+def test_context_beyond_the_model_maximum_is_a_warning() -> None:
+    r = estimate_memory(model="meta-llama/Llama-2-7b-chat-hf", context_length=32768)
+    assert any("exceeds" in w and "4096" in w for w in r.warnings)
+
+
+def test_unknown_names_get_did_you_mean() -> None:
+    with pytest.raises(UnknownNameError, match=r"did you mean") as e:
+        estimate_memory(model="llama3.1 8b", gpu="RTX 4900")
+    assert e.value.suggestions
+    with pytest.raises(UnknownNameError, match="q4_k_m"):
+        estimate_memory(model="llama3.1 8b", precision="q4_k_x")
+
+
+def test_zero_and_negative_numbers_are_rejected() -> None:
+    from pydantic import ValidationError
+
+    for bad in ({"context_length": 0}, {"batch_size": -1}, {"num_gpus": 0}):
+        with pytest.raises(ValidationError):
+            estimate_memory(model="llama3.1 8b", **bad)
+
+
+def test_params_only_estimate_states_its_assumption() -> None:
+    r = estimate_memory(params_b=13)
+    assert 12.5e9 < r.model.params_total < 13.5e9
+    assert any("only a parameter count" in a for a in r.assumptions)
+
+
+def test_every_result_states_units_and_sources() -> None:
+    r = estimate_memory(model="llama3.1 8b", gpu="4090")
+    assert any("GiB = 2^30" in a for a in r.assumptions)
+    assert "note:kv-cache" in r.sources and any(s.startswith("http") for s in r.sources)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ctx=st.integers(1, 200_000), extra=st.integers(1, 50_000))
+def test_memory_grows_with_context(ctx: int, extra: int) -> None:
+    a = estimate_memory(model="google/gemma-3-12b-it", context_length=ctx, runtime="vllm")
+    b = estimate_memory(model="google/gemma-3-12b-it", context_length=ctx + extra, runtime="vllm")
+    assert b.breakdown.kv_cache_bytes >= a.breakdown.kv_cache_bytes
+    assert b.total_bytes >= a.total_bytes
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 256))
+def test_memory_grows_with_batch(batch: int) -> None:
+    a = estimate_memory(model="Qwen/Qwen3-8B", context_length=4096, batch_size=batch, runtime="llama.cpp")
+    b = estimate_memory(model="Qwen/Qwen3-8B", context_length=4096, batch_size=batch + 1, runtime="llama.cpp")
+    assert b.total_bytes > a.total_bytes
+
+
+LADDER = ["fp32", "bf16", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "q3_k_m", "q2_k"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(model=st.sampled_from(["llama3.1 8b", "Qwen/Qwen2.5-14B-Instruct", "mistralai/Mixtral-8x7B-Instruct-v0.1"]))
+def test_memory_grows_with_bits(model: str) -> None:
+    sizes = [estimate_memory(model=model, precision=p).breakdown.weights_bytes for p in LADDER]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+@settings(max_examples=50, deadline=None)
+@given(model=st.sampled_from(["Qwen/Qwen3-30B-A3B", "deepseek-ai/DeepSeek-V3", "openai/gpt-oss-120b", "llama3.1 8b"]))
+def test_active_never_exceeds_total(model: str) -> None:
+    r = estimate_memory(model=model)
+    assert 0 < r.model.params_active <= r.model.params_total
