@@ -529,6 +529,8 @@ def compare_precision(request: CompareRequest | None = None, /, **kwargs: Any) -
                 else None,
             )
         )
+    if req.precisions is None:
+        rows.sort(key=lambda row: -row.bits_per_weight)
     first = next(iter(results.values()))
     model_id = first.model.id
     alternatives = _alternatives(req, model_id, results, common)
@@ -583,7 +585,8 @@ def _compare_verdict(rows: list[PrecisionRow], req: CompareRequest) -> str:
 def _alternatives(
     req: CompareRequest, model_id: str, results: dict[str, EstimateResult], common: dict[str, Any]
 ) -> list[Alternative]:
-    """Other (model, format) pairs within +-10% of this model's memory at its 16-bit and 4-bit rows."""
+    """Other (model, format) pairs in the same memory (+-10%) or less (down to half) as this model's 16-bit and
+    4-bit rows, with what published scores say about which is better."""
     anchors = [f for f in ("bf16", "q4_k_m", "awq_int4") if f in results]
     if not anchors:
         anchors = [next(iter(results))]
@@ -599,13 +602,14 @@ def _alternatives(
             q = _quality(entry.id, req.task, "en")
             if q is None:
                 continue
-            for fmt_id in ("bf16", "q8_0", "q4_k_m"):
+            for fmt_id in _formats_for(entry, ("bf16", "q8_0", "q4_k_m")):
                 if (entry.id, fmt_id) in seen:
                     continue
                 r = _quick(
                     {**common, "model": entry.id, "precision": fmt_id, "runtime": _runtime_for(fmt_id), "gpu": None}
                 )
-                if r is None or abs(r.total_bytes - target) > 0.10 * target:
+                # equal memory (+-10%) or up to half the memory: "is a 14B int4 better than a 7B fp16?"
+                if r is None or not (0.5 * target <= r.total_bytes <= 1.10 * target):
                     continue
                 seen.add((entry.id, fmt_id))
                 fq = format_quality_of(fmt_id)
@@ -617,13 +621,21 @@ def _alternatives(
                         params_total=r.params_total,
                         quality=q,
                         format_quality=fq.level if fq else None,
-                        comparison=_versus(model_id, anchor, own_q, own_fq, entry.id, fmt_id, q, fq),
+                        comparison=_versus(model_id, anchor, own_q, own_fq, entry.id, fmt_id, q, fq).replace(
+                            "same memory", _memory_word(r.total_bytes, target), 1
+                        ),
                     )
                 )
     out.sort(
         key=lambda a: -((a.quality.score if a.quality else 0) - LEVEL_PENALTY.get(a.format_quality or "small", 1.5))
     )
     return out[:8]
+
+
+def _memory_word(other: int, target: int) -> str:
+    if other >= 0.9 * target:
+        return "same memory"
+    return f"{100 * (1 - other / target):.0f}% less memory"
 
 
 def _versus(

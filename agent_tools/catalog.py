@@ -53,9 +53,15 @@ _SEPARATORS = re.compile(r"[\s\-_./,()（）]+")
 _GPU_NOISE = re.compile(r"nvidia|geforce|amd|radeon|intel|apple|gpu|显卡|graphics|card")
 
 
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+
+
 def normalize(name: str) -> str:
-    """Lowercase and drop separators, so 'Qwen/Qwen2.5-7B' == 'qwen2.5 7b' == 'QWEN2_5-7B'."""
-    return _SEPARATORS.sub("", name.lower())
+    """Lowercase and drop separators, so 'Qwen/Qwen2.5-7B' == 'qwen2.5 7b' == 'QWEN2.5_7B'.
+
+    A decimal point between digits is kept (as 'p'): 'qwen2.5-1.5b' and 'qwen2.5-15b' must not collide.
+    """
+    return _SEPARATORS.sub("", _DECIMAL_POINT.sub("p", name.lower()))
 
 
 _CORES = re.compile(r"\d+\s*-?\s*core")
@@ -95,7 +101,12 @@ def resolve_format(name: str) -> FormatEntry:
     fmt = _format_index().get(normalize(name))
     if fmt is None:
         raise unknown_name(
-            "precision", name, [f.id for f in formats_file().formats], "run `vramwise formats` to list them"
+            "precision",
+            name,
+            [f.id for f in formats_file().formats],
+            "run `vramwise formats` to list them",
+            key=normalize,
+            aliases={a: f.id for f in formats_file().formats for a in f.aliases},
         )
     return fmt
 
@@ -155,8 +166,10 @@ def resolve_model(name: str) -> ModelEntry:
     raise unknown_name(
         "model",
         name,
-        [m.id for m in list_models()] + [m.name for m in list_models()],
+        [m.id for m in list_models()],
         "run `vramwise models` to list them, or pass config= (a config.json object) or params_b=",
+        key=normalize,
+        aliases={a: m.id for m in list_models() for a in (m.name, m.id.split("/")[-1], *m.aliases)},
     )
 
 
@@ -188,7 +201,12 @@ def resolve_gpu(name: str) -> GpuEntry:
         hit = _gpu_index().get(key[3:])
     if hit is None:
         raise unknown_name(
-            "GPU", name, [g.name for g in list_gpus()], "run `vramwise gpus` to list them, or pass vram_gb="
+            "GPU",
+            name,
+            [g.name for g in list_gpus()],
+            "run `vramwise gpus` to list them, or pass vram_gb=",
+            key=normalize_gpu,
+            aliases={a: g.name for g in list_gpus() for a in (g.id, *g.aliases)},
         )
     return hit
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -32,17 +32,34 @@ class ConfigError(VramwiseError):
     """A config.json that lacks or mangles a field the calculator needs."""
 
 
-def closest(query: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    pool = list(dict.fromkeys(candidates))
-    lowered = {c.lower(): c for c in pool}
-    hits = difflib.get_close_matches(query.lower(), list(lowered), n=n, cutoff=0.5)
-    return [lowered[h] for h in hits]
+def closest(
+    query: str,
+    candidates: Iterable[str],
+    n: int = 3,
+    key: Callable[[str], str] = str.lower,
+    aliases: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Up to n candidates closest to query, comparing key(query) with key(candidate) and with alias keys."""
+    keyed: dict[str, str] = {}
+    for c in candidates:
+        keyed.setdefault(key(c), c)
+    for alias, target in (aliases or {}).items():
+        keyed.setdefault(key(alias), target)
+    hits = difflib.get_close_matches(key(query), list(keyed), n=3 * n, cutoff=0.5)
+    return list(dict.fromkeys(keyed[h] for h in hits))[:n]
 
 
-def unknown_name(kind: str, value: str, candidates: Iterable[str], list_hint: str) -> UnknownNameError:
+def unknown_name(
+    kind: str,
+    value: str,
+    candidates: Iterable[str],
+    list_hint: str,
+    key: Callable[[str], str] = str.lower,
+    aliases: Mapping[str, str] | None = None,
+) -> UnknownNameError:
     """Build the standard 'unknown X' error with did-you-mean suggestions."""
     pool = list(candidates)
-    suggestions = closest(value, pool)
+    suggestions = closest(value, pool, key=key, aliases=aliases)
     message = f"unknown {kind} {value!r}"
     if suggestions:
         message += f"; did you mean {', '.join(repr(s) for s in suggestions)}?"
