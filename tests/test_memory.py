@@ -140,7 +140,10 @@ def test_max_context_is_the_largest_that_fits() -> None:
     r = estimate_memory(model="Qwen/Qwen2.5-14B-Instruct", precision="q4_k_m", runtime="llama.cpp", gpu="RTX 4090")
     assert r.fit
     at_max = estimate_memory(
-        model="Qwen/Qwen2.5-14B-Instruct", precision="q4_k_m", runtime="llama.cpp", gpu="RTX 4090",
+        model="Qwen/Qwen2.5-14B-Instruct",
+        precision="q4_k_m",
+        runtime="llama.cpp",
+        gpu="RTX 4090",
         context_length=r.fit.max_context_length,
     )
     assert at_max.fit and at_max.fit.fits
