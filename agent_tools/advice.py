@@ -440,6 +440,9 @@ class CompareRequest(BaseModel):
     batch_size: Annotated[int, Field(gt=0, le=100_000)] = 1
     gpu: Annotated[str | None, Field(description="GPU name to check fit and speed")] = None
     num_gpus: Annotated[int, Field(gt=0, le=64)] = 1
+    runtime: Annotated[
+        str, Field(description="one runtime for every row so sizes compare like for like (default generic)")
+    ] = "generic"
     task: Task = "chat"
 
     @model_validator(mode="after")
@@ -490,26 +493,24 @@ class CompareResult(BaseModel):
     sources: list[str]
 
 
-def _runtime_for(fmt_id: str) -> str:
-    fmt = catalog.resolve_format(fmt_id)
-    if fmt.kind == "gguf":
-        return "llama.cpp"
-    return "vllm" if "vllm" in fmt.runtimes else fmt.runtimes[0]
-
-
 def compare_precision(request: CompareRequest | None = None, /, **kwargs: Any) -> CompareResult:
     """Memory, speed and published quality cost of one model across precisions, plus equal-size alternatives."""
     req = request if request is not None else CompareRequest(**kwargs)
     ladder = [catalog.resolve_format(p).id for p in (req.precisions or DEFAULT_LADDER)]
     subject: dict[str, Any] = {"model": req.model, "config": req.config, "params_b": req.params_b}
     subject = {k: v for k, v in subject.items() if v is not None}
-    common = {"context_length": req.context_length, "batch_size": req.batch_size, "num_gpus": req.num_gpus}
+    common = {
+        "context_length": req.context_length,
+        "batch_size": req.batch_size,
+        "num_gpus": req.num_gpus,
+        "runtime": req.runtime,
+    }
     if req.gpu:
         common["gpu"] = req.gpu
     rows: list[PrecisionRow] = []
     results: dict[str, EstimateResult] = {}
     for fmt_id in dict.fromkeys(ladder):
-        r = estimate_memory(**subject, **common, precision=fmt_id, runtime=_runtime_for(fmt_id))
+        r = estimate_memory(**subject, **common, precision=fmt_id)
         results[fmt_id] = r
         fq = format_quality_of(fmt_id)
         rows.append(
@@ -519,7 +520,7 @@ def compare_precision(request: CompareRequest | None = None, /, **kwargs: Any) -
                 runtime=r.runtime,
                 bits_per_weight=r.precision.bits_per_weight,
                 weights_bytes=r.breakdown.weights_bytes,
-                total_bytes=r.total_bytes,
+                total_bytes=r.per_gpu_bytes * req.num_gpus,
                 fits=r.fit.fits if r.fit else None,
                 decode_tokens_per_s=r.speed.decode_tokens_per_s if r.speed else None,
                 quality_impact=QualityImpact(
@@ -594,7 +595,7 @@ def _alternatives(
     seen: set[tuple[str, str]] = set()
     own_q = _quality(model_id, req.task, "en")
     for anchor in anchors:
-        target = results[anchor].total_bytes
+        target = results[anchor].per_gpu_bytes * req.num_gpus
         own_fq = format_quality_of(anchor)
         for entry in catalog.list_models():
             if entry.legacy or entry.id == model_id:
@@ -605,9 +606,7 @@ def _alternatives(
             for fmt_id in _formats_for(entry, ("bf16", "q8_0", "q4_k_m")):
                 if (entry.id, fmt_id) in seen:
                     continue
-                r = _quick(
-                    {**common, "model": entry.id, "precision": fmt_id, "runtime": _runtime_for(fmt_id), "gpu": None}
-                )
+                r = _quick({**common, "model": entry.id, "precision": fmt_id, "gpu": None})
                 # equal memory (+-10%) or up to half the memory: "is a 14B int4 better than a 7B fp16?"
                 if r is None or not (0.5 * target <= r.total_bytes <= 1.10 * target):
                     continue

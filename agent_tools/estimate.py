@@ -750,6 +750,18 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
 
     kv_seq = memory.kv_cache(arch, req.context_length, 1, kv_fmt, kv_head_shards=tp).bytes
     speed = _speed(plan, req.context_length, req.batch_size, kv_seq) if req.mode == "inference" else None
+    if fit is not None and not fit.fits and speed is not None:
+        layers = detail.gpu_layers_that_fit
+        if runtime.id == "llama.cpp" and layers:
+            # What a user would run instead: llama.cpp with the layers that fit on the GPU, the rest in RAM.
+            offload = _Plan(**{**plan.__dict__, "req": req.model_copy(update={"gpu_layers": layers})})
+            speed = _speed(offload, req.context_length, req.batch_size, kv_seq)
+            warnings.append(
+                f"speed assumes partial offload: {layers} of {arch.num_layers} layers on the GPU (-ngl {layers}), "
+                "the rest in system RAM"
+            )
+        else:
+            speed = None
 
     assumptions += _assumptions(plan)
     result = EstimateResult(

@@ -76,8 +76,9 @@ def render_estimate(r: EstimateResult) -> None:
         style = "green" if f.fits else "red"
         console.print(Text(("✔ " if f.fits else "✘ ") + f.verdict, style=f"bold {style}"))
         console.print(bar(f.required_bytes, f.usable_bytes, 40))
+        at_limit = " (the model's maximum)" if f.max_context_length == r.model.max_context_length else ""
         console.print(
-            f"max context at batch {r.batch_size}: {f.max_context_length:,} tokens · "
+            f"max context at batch {r.batch_size}: {f.max_context_length:,} tokens{at_limit} · "
             f"max batch at {r.context_length:,} tokens: {f.max_batch_size}"
         )
     if r.speed:
