@@ -1,1 +1,553 @@
-"""placeholder"""
+"""vramwise as an MCP server: the calculator and the knowledge base as tools, the catalogs and notes as resources.
+
+This module only translates between MCP and the typed functions in `agent_tools` and `knowledge`:
+`build_server()` registers them, `main(argv)` picks the transport (stdio by default, `--http` for streamable HTTP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import inspect
+import ipaddress
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any, get_type_hints
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.prompts.base import UserMessage
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+
+from agent_tools import listing
+from agent_tools.errors import VramwiseError
+from agent_tools.estimate import EstimateRequest, estimate_memory
+
+SERVER_NAME = "vramwise"
+TOKEN_ENV = "VRAMWISE_TOKEN"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+MCP_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
+MAX_ERROR_CHARS = 2000  # a 1 MB bad value must not come back as a 1 MB error message
+
+# Request fields the MCP schema leaves out: `gguf` is a parsed local file (the CLI reads it), and
+# `full_prompt_logits` models an old transformers quirk that only the calibration scripts need.
+ESTIMATE_INTERNAL_FIELDS = frozenset({"gguf", "full_prompt_logits"})
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False, destructive_hint=False)
+
+NOTE_LANGS = ("en", "zh")
+_NOTE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+
+INSTRUCTIONS = """\
+vramwise answers GPU-memory questions about open LLMs with exact, sourced numbers.
+- estimate_memory: one model (name, config.json or parameter count) -> bytes for weights, KV cache, activations,
+  overhead (and training states), whether it fits a GPU, the largest context/batch that fits, decode speed.
+- recommend_model: a GPU (or memory size) and a task -> ranked models and formats that fit, with reasons.
+- compare_precision: one model in several formats (bf16, fp8, int8, q4_k_m, ...) -> size, fit, speed, quality cost.
+- search_knowledge: explanations (KV cache, GB vs GiB, quantization quality, MoE) to quote, in English or Chinese.
+Units: every *_bytes field is bytes; GB = 10^9 bytes, GiB = 2^30 bytes (nvidia-smi's "MiB" and most "24 GB" cards
+are binary). Catalogs: resources vramwise://catalog/models, vramwise://catalog/gpus, vramwise://catalog/formats.
+Notes: vramwise://notes/{note_id} and vramwise://notes/{note_id}/{lang}; results cite them as 'note:<id>'.
+"""
+
+ESTIMATE_DESCRIPTION = """\
+Size one LLM on a GPU: exact bytes for weights, KV cache, activations and runtime overhead (plus gradients,
+optimizer states and adapters for full_finetune / lora / qlora), whether it fits `gpu` (or `vram_gb`), the largest
+context and batch that fit, and estimated decode/prefill tokens per second.
+
+Call it when the user names a model (or pastes a config.json, or gives a parameter count) and asks how much memory
+it needs, whether it fits a card, how long a context fits, or how fast it decodes. For "which model should I run on
+my GPU" call recommend_model; for "q4 or fp16 of this model" call compare_precision; for concepts call
+search_knowledge.
+
+Give exactly one of model, config or params_b. Names are forgiving ('llama3.1 8b', 'RTX 4090', 'q4_k_m'); an
+unknown name returns an error with the closest matches (full lists: vramwise://catalog/models, /gpus, /formats).
+Units: *_bytes are bytes; total_gb = bytes / 10^9; total_gib = bytes / 2^30; the vram_gb input is in GiB.
+
+Example: {"model": "meta-llama/Llama-3.1-8B-Instruct", "precision": "bf16", "context_length": 8192,
+"gpu": "RTX 4090"} -> breakdown.kv_cache_bytes = 1073741824 (32 layers x 8 KV heads x 128 dims x 2 (K and V)
+x 2 bytes = 131072 bytes per token, x 8192 tokens = 1 GiB), kv_cache_bytes_per_token = 131072, plus fit.fits,
+fit.headroom_bytes, fit.verdict and speed.decode_tokens_per_s. `assumptions` and `sources` say how each term was
+computed; cite them."""
+
+RECOMMEND_DESCRIPTION = """\
+Rank the catalog models (each in its best weight format) that fit the user's hardware at the asked context length
+and number of concurrent users, best first, by published benchmark scores for the task minus the published quality
+cost of the format. Every candidate carries its memory in bytes, headroom, decode speed, the benchmark it was ranked
+by, and a one-line reason; `rejected` lists near misses with what they need.
+
+Call it for "which model fits / should I run on my RTX 4090 / 24 GB / MacBook" questions. Describe the hardware with
+`gpu` (a name), or `vram_gb` (GiB) for a card not in the catalog, or only `system_ram_gb` for CPU-only.
+To size one named model call estimate_memory instead.
+Units: *_bytes are bytes (GB = 10^9, GiB = 2^30); vram_gb and system_ram_gb inputs are GiB.
+
+Example: {"gpu": "RTX 4090", "task": "code", "context_length": 16384} -> candidates[0].model, .precision,
+.total_bytes, .headroom_bytes, .decode_tokens_per_s, .reason."""
+
+COMPARE_DESCRIPTION = """\
+Compare one model across weight formats (bf16, fp8, int8, q8_0, q6_k, q5_k_m, q4_k_m, awq_int4, ...): bits per
+weight, weight and total bytes, fit on `gpu`, decode speed, and the published quality impact of each format; plus
+other catalog models of about the same size (e.g. a 14B at 4-bit against a 7B at 16-bit) and a verdict.
+
+Call it for "is int4 worth it", "q4_k_m or q8_0", "14B int4 or 7B fp16" questions. Give exactly one of model,
+config or params_b; `precisions` picks the formats (default: a ladder from bf16 down to 2-bit).
+Units: *_bytes are bytes (GB = 10^9, GiB = 2^30).
+
+Example: {"model": "Qwen/Qwen2.5-14B-Instruct", "precisions": ["bf16", "q8_0", "q4_k_m"], "gpu": "RTX 4090"}
+-> rows[i].total_bytes, .fits, .quality_impact.level, equal_size_alternatives, verdict."""
+
+SEARCH_DESCRIPTION = """\
+Search vramwise's bilingual knowledge base (English and Chinese notes on LLM memory: weights, KV cache, activations,
+GB vs GiB, fp16/bf16/fp8 and quantization quality, MoE total vs active parameters, multi-GPU and offload, speed and
+memory bandwidth) and return the best passages with their note id, heading and source URL, to quote in an answer.
+
+Call it to explain a concept or back a number with a source; call estimate_memory, recommend_model or
+compare_precision for the numbers themselves. The first search in a fresh server loads the embedding model (a few
+seconds); later ones take milliseconds. Each passage's note is readable in full at vramwise://notes/{note_id}.
+
+Example: {"query": "why does the KV cache grow with context length", "k": 3} or {"query": "显存 GB 和 GiB 的区别"}
+-> passages[i].note_id, .heading, .text, .source, .lang."""
+
+
+# ------------------------------------------------------------------------------------------- errors
+
+
+def _clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} ...[{len(text) - limit} characters cut]... {text[-half:]}"
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]} ({len(text)} chars)"
+
+
+_CLI_LIST_HINT = re.compile(r"run `vramwise (models|gpus|formats)` to list them")
+
+
+def domain_error_message(error: VramwiseError) -> str:
+    """The calculator's message (bad value, closest matches), with MCP resources in place of CLI commands."""
+    message = _CLI_LIST_HINT.sub(r"the list is the resource vramwise://catalog/\1", str(error))
+    accepted = [str(a) for a in error.accepted]
+    if accepted and len(accepted) <= 12 and not any(a in message for a in accepted[:3]):
+        message += f"; accepted: {', '.join(accepted)}"
+    return _clip(message)
+
+
+def validation_error_message(error: ValidationError) -> str:
+    """One line per bad field: where, what is wrong (pydantic names the accepted values), and what was given."""
+    lines = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        message = item["msg"].removeprefix("Value error, ")
+        given = "" if item["type"] in ("missing", "value_error") else f" (got {_short_repr(item['input'])})"
+        lines.append(f"{where}: {message}{given}")
+    return _clip("invalid arguments: " + "; ".join(lines))
+
+
+def _as_tool_error(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except VramwiseError as e:
+        raise ToolError(domain_error_message(e)) from e
+    except ValidationError as e:
+        raise ToolError(validation_error_message(e)) from e
+
+
+# ----------------------------------------------------------------------------------- flat tool schemas
+
+
+class _StrictArguments(BaseModel):
+    """Base of the argument models: unknown arguments are an error the model can read, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+def _flat_parameter(name: str, field: FieldInfo) -> inspect.Parameter:
+    """A keyword parameter with the request field's type, constraints, description and default."""
+    extra = {"description": field.description} if field.description else {}
+    annotation = Annotated[(field.annotation, *field.metadata, Field(**extra))]  # type: ignore[valid-type]
+    default = field.get_default(call_default_factory=True) if not field.is_required() else inspect.Parameter.empty
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def flat_tool(
+    fn: Callable[..., BaseModel],
+    request_model: type[BaseModel],
+    *,
+    description: str,
+    title: str,
+    exclude: Iterable[str] = (),
+) -> Tool:
+    """An MCP tool whose top-level arguments are `request_model`'s fields (minus `exclude`).
+
+    The request model stays the one source of truth for names, types, bounds and descriptions; the result model
+    is the output schema. Domain errors and failed request validation become ToolError results.
+    """
+    skipped = frozenset(exclude)
+    fields = {name: f for name, f in request_model.model_fields.items() if name not in skipped}
+    result_type = get_type_hints(fn)["return"]
+
+    def call(**arguments: Any) -> BaseModel:
+        return _as_tool_error(lambda: fn(request_model(**arguments)))
+
+    call.__name__ = fn.__name__
+    call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [_flat_parameter(name, f) for name, f in fields.items()], return_annotation=result_type
+    )
+    tool = Tool.from_function(call, name=fn.__name__, title=title, description=description, annotations=READ_ONLY)
+    return _forbid_unknown_arguments(tool)
+
+
+def _forbid_unknown_arguments(tool: Tool) -> Tool:
+    # The SDK's argument models ignore unknown keys; a misspelt `contxt_length` would then silently use the default.
+    base = tool.fn_metadata.arg_model
+    strict = type(base.__name__, (base, _StrictArguments), {"__module__": __name__})
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
+
+
+# -------------------------------------------------------------------------------------- knowledge tool
+
+
+def search_knowledge(
+    query: Annotated[str, Field(description="a question or keywords, in English or Chinese")],
+    k: Annotated[int, Field(description="how many passages to return, 1-20")] = 4,
+    lang: Annotated[
+        str | None, Field(description="'en' or 'zh' to prefer passages in that language; null detects it")
+    ] = None,
+) -> CallToolResult:
+    # Imported here so that start-up (and every calculator call) never pays for the knowledge stack.
+    from knowledge.search import search_knowledge as search
+
+    try:
+        result = search(query, k, lang)
+    except ValueError as e:  # knowledge validates its arguments before loading anything
+        raise ToolError(_clip(str(e))) from e
+    payload = result.model_dump(mode="json")
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
+        structured_content=payload,
+    )
+
+
+# ------------------------------------------------------------------------------------------ resources
+
+
+def _json(rows: list[Any]) -> str:
+    return TypeAdapter(list[Any]).dump_json(rows, indent=1).decode()
+
+
+def catalog_models() -> str:
+    """Every catalog model: id, parameters, layers, max context, KV bytes per token, bf16/q4_k_m weight bytes."""
+    return _json(listing.list_model_rows(include_legacy=True))
+
+
+def catalog_gpus() -> str:
+    """Every catalog GPU: memory in bytes (and GiB), usable bytes, bandwidth in GB/s, FP16 TFLOPS, aliases."""
+    return _json(listing.list_gpu_rows())
+
+
+def catalog_formats() -> str:
+    """Every weight format: id, kind, nominal bits per weight, runtimes that load it, aliases."""
+    return _json(listing.list_format_rows())
+
+
+def _notes_dir() -> Any:
+    from knowledge.paths import SHIPPED_NOTES_DIR  # a path constant only: no retrieval stack
+
+    return SHIPPED_NOTES_DIR
+
+
+def _note_ids() -> list[str]:
+    return sorted({p.name.split(".", 1)[0] for p in _notes_dir().glob("*.md")})
+
+
+def read_note(note_id: str, lang: str = "en") -> str:
+    """A note's Markdown with its front matter (title, tags, sources)."""
+    note_id = note_id.strip().removeprefix("note:")
+    if lang not in NOTE_LANGS:
+        raise ResourceNotFoundError(f"unknown note language {lang!r}; accepted: {', '.join(NOTE_LANGS)}")
+    path = _notes_dir() / f"{note_id}.{lang}.md"
+    if not _NOTE_ID.match(note_id) or not path.is_file():
+        known = _note_ids()
+        raise ResourceNotFoundError(f"unknown note {_short_repr(note_id)}; accepted: {', '.join(known)}")
+    return path.read_text(encoding="utf-8")
+
+
+def note_index() -> str:
+    """Every shipped note: id, languages and title, from the notes' front matter."""
+    rows = []
+    for note_id in _note_ids():
+        langs = [lang for lang in NOTE_LANGS if (_notes_dir() / f"{note_id}.{lang}.md").is_file()]
+        title = _front_matter_value(read_note(note_id, langs[0]), "title") if langs else ""
+        rows.append({"id": note_id, "langs": langs, "title": title, "uri": f"vramwise://notes/{note_id}"})
+    return json.dumps(rows, ensure_ascii=False, indent=1)
+
+
+def _front_matter_value(markdown: str, key: str) -> str:
+    match = re.search(rf"^{key}:\s*(.+)$", markdown.split("\n---", 1)[0], flags=re.MULTILINE)
+    return match.group(1).strip().strip('"') if match else ""
+
+
+# -------------------------------------------------------------------------------------------- prompts
+
+
+def size_a_deployment(
+    model: Annotated[str, Field(description="model name or HF id, e.g. 'Qwen/Qwen2.5-14B-Instruct'")],
+    gpu: Annotated[str, Field(description="GPU name, e.g. 'RTX 4090'")],
+    context_length: Annotated[int, Field(description="tokens per sequence, e.g. 32768")] = 8192,
+) -> list[UserMessage]:
+    """Ask the assistant to size a model on a GPU with estimate_memory and explain the breakdown."""
+    return [
+        UserMessage(
+            f"How much GPU memory does {model} need on a {gpu} at {context_length} tokens of context?\n"
+            f"Call estimate_memory with model={model!r}, gpu={gpu!r}, context_length={context_length}. "
+            "Report the total and each term of the breakdown in GB (10^9 bytes) and GiB (2^30 bytes), whether it "
+            "fits and with how much headroom, the largest context that fits, and the decode speed. If it does not "
+            "fit, call compare_precision for smaller formats. Quote the assumptions and cite the sources."
+        )
+    ]
+
+
+def which_model_fits(
+    gpu: Annotated[str, Field(description="GPU name, e.g. 'RTX 4090', 'M3 Max 64GB'")],
+    task: Annotated[str, Field(description="chat, code, reasoning, rag, long_context, multilingual or edge")] = "chat",
+) -> list[UserMessage]:
+    """Ask the assistant which models fit a GPU for a task, using recommend_model."""
+    return [
+        UserMessage(
+            f"Which open LLM should I run on a {gpu} for {task}?\n"
+            f"Call recommend_model with gpu={gpu!r} and task={task!r}. Present the top candidates with their "
+            "format, memory in GB, headroom, decode speed and the benchmark behind each rank; mention the near "
+            "misses in `rejected`. Use search_knowledge to explain any trade-off you mention, and cite sources."
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------------- server
+
+
+def _version() -> str:
+    try:
+        return version("vramwise")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _advice_tools() -> list[Tool]:
+    try:
+        from agent_tools.advice import CompareRequest, RecommendRequest, compare_precision, recommend_model
+    except ImportError:  # the advice module ships with the calculator; tolerate a checkout without it
+        return []
+    return [
+        flat_tool(
+            recommend_model,
+            RecommendRequest,
+            title="Recommend models that fit a GPU",
+            description=RECOMMEND_DESCRIPTION,
+        ),
+        flat_tool(
+            compare_precision,
+            CompareRequest,
+            title="Compare weight formats of one model",
+            description=COMPARE_DESCRIPTION,
+        ),
+    ]
+
+
+def build_server() -> MCPServer:
+    """The vramwise MCP server with its tools, resources and prompts registered (no transport started)."""
+    tools = [
+        flat_tool(
+            estimate_memory,
+            EstimateRequest,
+            title="Estimate GPU memory of an LLM",
+            description=ESTIMATE_DESCRIPTION,
+            exclude=ESTIMATE_INTERNAL_FIELDS,
+        ),
+        *_advice_tools(),
+        Tool.from_function(
+            search_knowledge,
+            title="Search the LLM-memory knowledge base",
+            description=SEARCH_DESCRIPTION,
+            annotations=READ_ONLY,
+        ),
+    ]
+    tools[-1] = _forbid_unknown_arguments(tools[-1])
+    server = MCPServer(
+        SERVER_NAME,
+        title="vramwise: GPU memory for open LLMs",
+        version=_version(),
+        instructions=INSTRUCTIONS,
+        tools=tools,
+        log_level="WARNING",  # domain errors are the model's to read, not the operator's
+    )
+    for kind, reader in (("models", catalog_models), ("gpus", catalog_gpus), ("formats", catalog_formats)):
+        server.resource(
+            f"vramwise://catalog/{kind}", name=f"catalog-{kind}", title=f"{kind} catalog", mime_type="application/json"
+        )(reader)
+    server.resource("vramwise://notes", name="notes", title="Knowledge-base notes", mime_type="application/json")(
+        note_index
+    )
+
+    def note_en(note_id: str) -> str:
+        return read_note(note_id, "en")
+
+    note_en.__doc__ = "A knowledge-base note in English (Markdown with YAML front matter)."
+    server.resource("vramwise://notes/{note_id}", name="note", title="Note (English)", mime_type="text/markdown")(
+        note_en
+    )
+    server.resource(
+        "vramwise://notes/{note_id}/{lang}", name="note-lang", title="Note in a language", mime_type="text/markdown"
+    )(read_note)
+    server.prompt(title="Size a deployment")(size_a_deployment)
+    server.prompt(title="Which model fits my GPU?")(which_model_fits)
+    return server
+
+
+# ----------------------------------------------------------------------------------------------- HTTP
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def transport_security(host: str, extra_hosts: Iterable[str] = ()) -> Any:
+    """DNS-rebinding protection: Host and Origin must name the bound host, localhost or an allowed name."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    bound = f"[{host.strip('[]')}]" if ":" in host.strip("[]") else host
+    for name in (bound, *extra_hosts):
+        if name not in names and name not in ("0.0.0.0", "[::]"):
+            names.append(name)
+    hosts = [f"{n}:*" for n in names] + names
+    origins = [f"{scheme}://{n}{port}" for n in names for scheme in ("http", "https") for port in (":*", "")]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+class BearerTokenMiddleware:
+    """ASGI middleware: every HTTP request but the health check must carry `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # lifespan events start the session manager
+            await self.app(scope, receive, send)
+            return
+        from starlette.responses import JSONResponse, PlainTextResponse
+
+        if scope["path"] == HEALTH_PATH:
+            await PlainTextResponse("ok")(scope, receive, send)
+            return
+        if self.token is not None:
+            headers = dict(scope["headers"])
+            scheme, _, credential = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(), self.token):
+                body = {"error": "unauthorized", "detail": "send the header 'Authorization: Bearer <VRAMWISE_TOKEN>'"}
+                response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="vramwise"'})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(
+    server: MCPServer,
+    *,
+    host: str = DEFAULT_HOST,
+    token: str | None = None,
+    stateless: bool = False,
+    allowed_hosts: Iterable[str] = (),
+) -> Any:
+    """The streamable-HTTP ASGI app at /mcp, behind the token check; stateless answers plain JSON."""
+    app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        json_response=stateless,
+        stateless_http=stateless,
+        transport_security=transport_security(host, allowed_hosts),
+        host=host,
+    )
+    return BearerTokenMiddleware(app, token)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python server.py",
+        description="vramwise MCP server: stdio by default, streamable HTTP with --http.",
+        epilog=f"Binding a non-loopback host needs a bearer token in ${TOKEN_ENV}; when set, it is always checked.",
+    )
+    parser.add_argument("--http", action="store_true", help=f"serve streamable HTTP at http://HOST:PORT{MCP_PATH}")
+    parser.add_argument("--host", default=None, help=f"interface to bind (default {DEFAULT_HOST}; --http only)")
+    parser.add_argument("--port", type=int, default=None, help=f"TCP port (default {DEFAULT_PORT}; --http only)")
+    parser.add_argument(
+        "--stateless",
+        action="store_true",
+        help="no sessions, JSON responses: any replica behind a load balancer can answer any request (--http only)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another Host/Origin name clients use, e.g. the load balancer's DNS name (repeatable; --http only)",
+    )
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    http_only = [f"--{n.replace('_', '-')}" for n in ("host", "port") if getattr(args, n) is not None]
+    http_only += ["--stateless"] * args.stateless + ["--allow-host"] * bool(args.allow_host)
+    if http_only and not args.http:
+        parser.error(f"{', '.join(http_only)} only apply with --http")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server: stdio by default, streamable HTTP with --http. Returns the exit status."""
+    args = _parse_args(argv)
+    server = build_server()
+    if not args.http:
+        server.run()
+        return 0
+
+    host = args.host or DEFAULT_HOST
+    port = DEFAULT_PORT if args.port is None else args.port
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    if not is_loopback(host) and token is None:
+        print(
+            f"refusing to bind {host}: a non-loopback address needs a bearer token. Set {TOKEN_ENV} to a long random "
+            f"secret (e.g. `export {TOKEN_ENV}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`) "
+            f"and send it as 'Authorization: Bearer <token>', or bind {DEFAULT_HOST}.",
+            file=sys.stderr,
+        )
+        return 2
+    import uvicorn
+
+    app = http_app(server, host=host, token=token, stateless=args.stateless, allowed_hosts=args.allow_host)
+    mode = "stateless, JSON responses" if args.stateless else "sessions"
+    auth = "bearer token required" if token else "no token (loopback only)"
+    print(f"vramwise MCP server at http://{host}:{port}{MCP_PATH} ({mode}; {auth})", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host.strip("[]"), port=port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

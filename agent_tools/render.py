@@ -56,6 +56,9 @@ def render_estimate(r: EstimateResult) -> None:
     rows = [(k.removesuffix("_bytes").replace("_", " "), v) for k, v in r.breakdown.model_dump().items() if v]
     for name, value in rows:
         table.add_row(name, gb(value), gib(value), bar(value, r.total_bytes, 20))
+    reserved = r.total_bytes - sum(v for _, v in rows)
+    if reserved > 0:  # vLLM takes gpu_memory_utilization x memory up front; the rest becomes the KV pool
+        table.add_row("vLLM pre-allocated rest", gb(reserved), gib(reserved), bar(reserved, r.total_bytes, 20))
     table.add_row("[bold]total[/bold]", f"[bold]{gb(r.total_bytes)}[/bold]", f"[bold]{gib(r.total_bytes)}[/bold]", "")
     console.print(table)
     d = r.runtime_detail
