@@ -83,6 +83,9 @@ class EstimateRequest(BaseModel):
         default_factory=lambda: ["q", "k", "v", "o", "gate", "up", "down"]
     )
     gradient_checkpointing: bool = True
+    train_embeddings: Annotated[
+        bool, Field(description="LoRA/QLoRA: also train the embedding and output layers (PEFT modules_to_save)")
+    ] = False
     zero_stage: Annotated[int, Field(ge=0, le=3)] = 0
     # runtime knobs
     gpu_memory_utilization: Annotated[float | None, Field(gt=0, le=1)] = None
@@ -481,7 +484,9 @@ def _components(plan: _Plan, context: int, batch: int) -> tuple[Breakdown, Runti
         return breakdown, detail, per_gpu, kv.bytes_per_token
 
     # training
-    states = memory.training_states(arch, req.mode, req.optimizer, req.lora_rank, list(req.lora_targets))
+    states = memory.training_states(
+        arch, req.mode, req.optimizer, req.lora_rank, list(req.lora_targets), req.train_embeddings
+    )
     act = memory.training_activations(
         arch,
         context,
@@ -490,9 +495,14 @@ def _components(plan: _Plan, context: int, batch: int) -> tuple[Breakdown, Runti
         lora_rank=req.lora_rank if req.mode != "full_finetune" else 0,
     )
     grads, opt, adapter = states.gradients_bytes, states.optimizer_bytes, states.adapter_bytes
-    if n > 1 and req.zero_stage >= 1:
+    if req.zero_stage >= 1:
         opt = -(-opt // n)
-    if n > 1 and req.zero_stage >= 2:
+    if req.zero_stage >= 2 and req.mode == "full_finetune":
+        # DeepSpeed ZeRO-2/3 keep the bf16 gradients for the backward pass plus an fp32 gradient partition:
+        # its estimator counts 2P + 18P/N per GPU = params 2P + (fp16 grads 2 + fp32 grads 4 + master 4 + Adam 8)P/N
+        # (deepspeed/runtime/zero/stage_1_and_2.py estimate_zero2_model_states_mem_needs).
+        grads = -(-(grads + 2 * states.trainable_params) // n)
+    elif req.zero_stage >= 2:
         grads = -(-grads // n)
     if req.mode == "qlora":
         # bitsandbytes dequantizes one weight at a time to bf16 for the matmul

@@ -157,7 +157,12 @@ def lora_params(arch: Architecture, rank: int, targets: list[str]) -> int:
 
 
 def training_states(
-    arch: Architecture, mode: str, optimizer: str, lora_rank: int, lora_targets: list[str]
+    arch: Architecture,
+    mode: str,
+    optimizer: str,
+    lora_rank: int,
+    lora_targets: list[str],
+    train_embeddings: bool = False,
 ) -> TrainingStates:
     if mode == "full_finetune":
         p = arch.params_total
@@ -169,6 +174,9 @@ def training_states(
             master_weights_in_optimizer=True,
         )
     p = lora_params(arch, lora_rank, lora_targets)
+    if train_embeddings:
+        # PEFT modules_to_save: trainable copies of the embedding and output matrices, trained like adapters
+        p += sum(t.elements for t in arch.tensors if t.name in ("token_embd", "output"))
     # PEFT keeps adapter weights in fp32 by default (autocast_adapter_dtype=True): weights, grads, states fp32.
     return TrainingStates(
         gradients_bytes=FP32 * p,

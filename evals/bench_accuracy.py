@@ -249,6 +249,7 @@ def memory_cases() -> list[MemCase]:
             fields.update(mode=mode, context_length=seq, runtime="transformers", zero_stage=zero, lora_rank=64)
             if mode != "full_finetune":
                 fields["lora_targets"] = ["q", "k", "v", "o", "gate", "up", "down"]
+                fields["train_embeddings"] = "(emb)" in method
         else:
             continue
         gpu = r.get("gpu")
