@@ -187,6 +187,7 @@ class RuntimeDetail(BaseModel):
     cpu_ram_bytes: int | None = Field(default=None, description="llama.cpp: weights kept in system RAM")
     gpu_layers: int | None = None
     gpu_layers_that_fit: int | None = None
+    launch_flags: str | None = Field(default=None, description="runtime flags matching this estimate")
 
 
 class EstimateResult(BaseModel):
@@ -773,6 +774,7 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
         else:
             speed = None
 
+    detail.launch_flags = _launch_flags(plan, detail)
     assumptions += _assumptions(plan)
     result = EstimateResult(
         model=ModelInfo(
@@ -818,6 +820,36 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
         sources=_sources(plan),
     )
     return result
+
+
+_KV_FLAG = {"fp8": "fp8", "fp16": "auto", "bf16": "auto"}
+
+
+def _launch_flags(plan: _Plan, detail: RuntimeDetail) -> str | None:
+    """The flags that make the runtime do what this estimate assumed."""
+    req = plan.req
+    if req.mode != "inference":
+        return None
+    if plan.runtime.id == "llama.cpp":
+        layers = detail.gpu_layers_that_fit if detail.gpu_layers_that_fit else (req.gpu_layers or 999)
+        flags = [f"-c {req.context_length}", f"-ngl {layers}", f"-np {req.batch_size}" if req.batch_size > 1 else ""]
+        if plan.kv_name not in ("fp16", "bf16"):
+            flags.append(f"--cache-type-k {plan.kv_name} --cache-type-v {plan.kv_name}")
+        flags.append("-fa on" if plan.flash_attention else "-fa off")
+        if req.num_gpus > 1:
+            flags.append("--split-mode layer")
+        return " ".join(f for f in flags if f)
+    if plan.runtime.id == "vllm":
+        util = detail.gpu_memory_utilization or plan.runtime.gpu_memory_utilization or 0.9
+        flags = [f"--max-model-len {req.context_length}", f"--gpu-memory-utilization {util:g}"]
+        if plan.tp > 1:
+            flags.append(f"--tensor-parallel-size {plan.tp}")
+        if plan.kv_name in _KV_FLAG and plan.kv_name != "bf16" and plan.kv_name != "fp16":
+            flags.append(f"--kv-cache-dtype {_KV_FLAG[plan.kv_name]}")
+        if req.batch_size > 1:
+            flags.append(f"--max-num-seqs {req.batch_size}")
+        return " ".join(flags)
+    return None
 
 
 def _verdict(fits: bool, need: int, capacity: int, n: int, gpu: str, rt: catalog.RuntimeProfile, headroom: int) -> str:

@@ -91,6 +91,8 @@ def render_estimate(r: EstimateResult) -> None:
             + (f" ({s.aggregate_decode_tokens_per_s:,.0f} total)" if r.batch_size > 1 else "")
             + f", ~{s.prefill_tokens_per_s:,.0f} tokens/s prefill · {s.bound} bound"
         )
+    if d.launch_flags:
+        console.print(f"flags: [cyan]{d.launch_flags}[/cyan]")
     for w in r.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
     console.print("[dim]assumptions:[/dim]")
