@@ -235,6 +235,12 @@ class RuntimeProfile(BaseModel):
     kv_traffic_factor: float = Field(
         default=1.0, ge=1, description="KV bytes moved per decode step / KV bytes (3 when the cache is re-concatenated)"
     )
+    decode_attention_ns_per_layer_token: float = Field(
+        default=0.0, ge=0, description="attention kernel time per layer per cached token beyond the bytes it reads"
+    )
+    attention_cost_only_without_flash: bool = Field(
+        default=False, description="the attention term was measured without flash attention and applies only then"
+    )
     decode_layer_overhead_us: float = Field(
         default=0.0, ge=0, description="fixed time per layer per decode step (kernel launches, Python dispatch)"
     )

@@ -573,10 +573,12 @@ def _speed(plan: _Plan, context: int, batch: int, kv_bytes_per_seq: int) -> Spee
     efficiency = rt.format_decode_efficiency.get(plan.fmt.id, rt.decode_efficiency)
     t_mem = (weights_read + kv_read) / (bandwidth * efficiency)
     t_mem += arch.num_layers * rt.decode_layer_overhead_us * 1e-6
+    if not (rt.attention_cost_only_without_flash and plan.flash_attention):
+        t_mem += arch.num_layers * context * rt.decode_attention_ns_per_layer_token * 1e-9
     moe_layers = sum(arch.is_moe_layer(i) for i in range(arch.num_layers))
     t_mem += moe_layers * arch.num_experts * rt.moe_expert_overhead_us * 1e-6
     if plan.layer_split > 1:
-        t_mem += arch.num_layers * rt.multi_gpu_layer_sync_us * 1e-6
+        t_mem += arch.num_layers * rt.multi_gpu_layer_sync_us * 1e-6 * (plan.layer_split - 1) ** 0.5
     flops_per_token = 2 * arch.params_active
     tflops = (fp16_tflops or 0) * 1e12 * plan.tp
     t_compute = (flops_per_token * batch) / (tflops * rt.prefill_efficiency) if tflops else 0.0

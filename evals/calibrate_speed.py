@@ -1,6 +1,7 @@
 """Fit the decode-speed constants of each runtime profile from measured tokens/s (evals/data/throughput.json).
 
-Model: seconds per token = bytes read per token / (bandwidth x efficiency) + layers x per-layer overhead.
+Model: seconds per token = bytes read per token / (bandwidth x efficiency) + layers x per-layer overhead
++ layers x cached tokens x attention cost (kernel time that grows with context beyond the bytes it reads).
 Least squares on single-device rows; prints the constants that agent_tools/data/runtimes.yaml records.
 
     python -m evals.calibrate_speed
@@ -15,18 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from agent_tools import catalog
-from agent_tools.estimate import estimate_memory
+from agent_tools.estimate import catalog_architecture, estimate_memory, quick_estimate
 from evals.bench_accuracy import speed_cases
 
 DATA = Path(__file__).parent / "data"
 
 
-def rows_by_runtime(multi_gpu: bool = False) -> dict[str, list[tuple[float, float, int, float, str]]]:
+def rows_by_runtime(multi_gpu: bool = False) -> dict[str, list[tuple[float, float, int, float, str, int]]]:
     """runtime -> [(bytes per token, bandwidth bytes/s, layers, measured decode tokens/s)].
 
     Single-device rows; for end-to-end rows (prefill included) the modelled prefill time is taken off first.
     """
-    out: dict[str, list[tuple[float, float, int, float, str]]] = defaultdict(list)
+    out: dict[str, list[tuple[float, float, int, float, str, int]]] = defaultdict(list)
     for case in speed_cases():
         if (case.request.num_gpus != 1) != multi_gpu or case.prefill_only:
             continue
@@ -49,32 +50,37 @@ def rows_by_runtime(multi_gpu: bool = False) -> dict[str, list[tuple[float, floa
                 result.model.layers,
                 decode_tps,
                 case.request.precision,
+                case.request.context_length,
             )
         )
     return out
 
 
-def fit(rows: list[tuple[float, float, int, float, str]]) -> tuple[dict[str, float], float]:
-    """Per-format efficiency and one per-layer overhead (seconds) for the runtime, minimising relative error."""
+def fit(rows: list[tuple[float, float, int, float, str, int]]) -> tuple[dict[str, float], float, float]:
+    """Per-format efficiency, per-layer overhead and per layer-token attention cost (seconds), relative error."""
     formats = sorted({r[4] for r in rows})
-    a = np.array([[b / bw if f == fmt else 0.0 for fmt in formats] + [layers] for b, bw, layers, _, f in rows])
-    t = np.array([1 / tps for *_, tps, _ in rows])
+    a = np.array(
+        [[b / bw if f == fmt else 0.0 for fmt in formats] + [layers, layers * ctx] for b, bw, layers, _, f, ctx in rows]
+    )
+    t = np.array([1 / r[3] for r in rows])
     w = 1 / t  # relative error weighting
     coef, *_ = np.linalg.lstsq(a * w[:, None], t * w, rcond=None)
-    return {fmt: 1 / c for fmt, c in zip(formats, coef[:-1], strict=True)}, max(0.0, float(coef[-1]))
+    effs = {fmt: 1 / c for fmt, c in zip(formats, coef[:-2], strict=True)}
+    return effs, max(0.0, float(coef[-2])), max(0.0, float(coef[-1]))
 
 
 def main() -> int:
     for runtime, rows in sorted(rows_by_runtime().items()):
-        eff, per_layer = fit(rows)
+        eff, per_layer, per_token = fit(rows)
         errs = []
-        for b, bw, layers, tps, f in rows:
-            pred = 1 / (b / (bw * eff[f]) + layers * per_layer)
+        for b, bw, layers, tps, f, ctx in rows:
+            pred = 1 / (b / (bw * eff[f]) + layers * per_layer + layers * ctx * per_token)
             errs.append(abs(pred - tps) / tps)
         within = sum(e <= 0.25 for e in errs)
         effs = ", ".join(f"{k}: {v:.3f}" for k, v in eff.items())
         print(
             f"{runtime:12s} rows={len(rows):4d} per_layer_overhead_us={1e6 * per_layer:.1f} "
+            f"attention_ns_per_layer_token={1e9 * per_token:.3f} "
             f"median_err={100 * float(np.median(errs)):.1f}% within25={within}/{len(rows)}\n    efficiency {{{effs}}}"
         )
     # Multi-GPU layer split (llama.cpp): extra seconds per layer over the single-GPU prediction.
@@ -82,14 +88,15 @@ def main() -> int:
     for case in speed_cases():
         if case.request.num_gpus == 1 or case.prefill_only or case.request.runtime != "llama.cpp":
             continue
-        single = estimate_memory(case.request.model_copy(update={"num_gpus": 1, "gpu": case.request.gpu}))
-        assert single.speed is not None
-        base = 1 / single.speed.decode_tokens_per_s
-        extra.append((1 / case.measured_tps - base) / single.model.layers)
+        # as if one GPU held the whole model (quick_estimate never switches to CPU offload)
+        single = quick_estimate(case.request.model_copy(update={"num_gpus": 1}))
+        assert single.decode_tokens_per_s
+        layers = catalog_architecture(case.request.model or "").num_layers
+        n = case.request.num_gpus
+        extra.append((1 / case.measured_tps - 1 / single.decode_tokens_per_s) / layers / (n - 1) ** 0.5)
     if extra:
-        print(
-            f"llama.cpp multi-GPU sync per layer: median {1e6 * float(np.median(extra)):.1f} us over {len(extra)} rows"
-        )
+        median_us = 1e6 * float(np.median(extra))
+        print(f"llama.cpp multi-GPU sync per layer / sqrt(GPUs - 1): {median_us:.1f} us (median of {len(extra)} rows)")
     return 0
 
 
