@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extension_registrars() -> list[Callable[[Any], None]]:
     """Subcommands owned by other packages (advice, knowledge, assistant); each registers itself cheaply."""
     out = []
-    for module in ("agent_tools.advice_cli", "knowledge.cli", "evals.cli", "assistant.cli"):
+    for module in ("agent_tools.advice_cli", "knowledge.cli", "evals.cli", "assistant.cli", "helpdesk.cli"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as e:
