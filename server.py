@@ -11,6 +11,7 @@ import hmac
 import inspect
 import ipaddress
 import json
+import logging
 import os
 import re
 import sys
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from agent_tools import listing
+from agent_tools.advice import CompareRequest, RecommendRequest, compare_precision, recommend_model
 from agent_tools.errors import VramwiseError
 from agent_tools.estimate import EstimateRequest, estimate_memory
 
@@ -37,6 +39,9 @@ DEFAULT_PORT = 8765
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
 MAX_ERROR_CHARS = 2000  # a 1 MB bad value must not come back as a 1 MB error message
+# Real questions are a few hundred characters; retrieval time grows with query length (a 2,400-character query
+# took 6 s on two cores), so longer input is refused before it reaches the knowledge stack.
+MAX_QUERY_CHARS = 1000
 
 # Request fields the MCP schema leaves out: `gguf` is a parsed local file (the CLI reads it), and
 # `full_prompt_logits` models an old transformers quirk that only the calibration scripts need.
@@ -156,15 +161,6 @@ def validation_error_message(error: ValidationError) -> str:
     return _clip("invalid arguments: " + "; ".join(lines))
 
 
-def _as_tool_error(fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except VramwiseError as e:
-        raise ToolError(domain_error_message(e)) from e
-    except ValidationError as e:
-        raise ToolError(validation_error_message(e)) from e
-
-
 # ----------------------------------------------------------------------------------- flat tool schemas
 
 
@@ -200,7 +196,12 @@ def flat_tool(
     result_type = get_type_hints(fn)["return"]
 
     def call(**arguments: Any) -> BaseModel:
-        return _as_tool_error(lambda: fn(request_model(**arguments)))
+        try:
+            return fn(request_model(**arguments))
+        except VramwiseError as e:
+            raise ToolError(domain_error_message(e)) from e
+        except ValidationError as e:  # the request model's own checks, e.g. "exactly one of model, config, params_b"
+            raise ToolError(validation_error_message(e)) from e
 
     call.__name__ = fn.__name__
     call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -223,7 +224,9 @@ def _forbid_unknown_arguments(tool: Tool) -> Tool:
 
 
 def search_knowledge(
-    query: Annotated[str, Field(description="a question or keywords, in English or Chinese")],
+    query: Annotated[
+        str, Field(max_length=MAX_QUERY_CHARS, description="a question or keywords, in English or Chinese")
+    ],
     k: Annotated[int, Field(description="how many passages to return, 1-20")] = 4,
     lang: Annotated[
         str | None, Field(description="'en' or 'zh' to prefer passages in that language; null detects it")
@@ -231,12 +234,13 @@ def search_knowledge(
 ) -> CallToolResult:
     # Imported here so that start-up (and every calculator call) never pays for the knowledge stack.
     from knowledge.search import search_knowledge as search
+    from knowledge.search import validate_search_args
 
     try:
-        result = search(query, k, lang)
-    except ValueError as e:  # knowledge validates its arguments before loading anything
+        validate_search_args(query, k, lang)  # answers bad input before any model or store is loaded
+    except ValueError as e:
         raise ToolError(_clip(str(e))) from e
-    payload = result.model_dump(mode="json")
+    payload = search(query, k, lang).model_dump(mode="json")
     return CallToolResult(
         content=[TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
         structured_content=payload,
@@ -285,6 +289,11 @@ def read_note(note_id: str, lang: str = "en") -> str:
         known = _note_ids()
         raise ResourceNotFoundError(f"unknown note {_short_repr(note_id)}; accepted: {', '.join(known)}")
     return path.read_text(encoding="utf-8")
+
+
+def read_english_note(note_id: str) -> str:
+    """A note's English Markdown with its front matter (title, tags, sources)."""
+    return read_note(note_id, "en")
 
 
 def note_index() -> str:
@@ -347,12 +356,16 @@ def _version() -> str:
         return "0.0.0"
 
 
-def _advice_tools() -> list[Tool]:
-    try:
-        from agent_tools.advice import CompareRequest, RecommendRequest, compare_precision, recommend_model
-    except ImportError:  # the advice module ships with the calculator; tolerate a checkout without it
-        return []
-    return [
+def build_server() -> MCPServer:
+    """The vramwise MCP server with its tools, resources and prompts registered (no transport started)."""
+    tools = [
+        flat_tool(
+            estimate_memory,
+            EstimateRequest,
+            title="Estimate GPU memory of an LLM",
+            description=ESTIMATE_DESCRIPTION,
+            exclude=ESTIMATE_INTERNAL_FIELDS,
+        ),
         flat_tool(
             recommend_model,
             RecommendRequest,
@@ -365,28 +378,15 @@ def _advice_tools() -> list[Tool]:
             title="Compare weight formats of one model",
             description=COMPARE_DESCRIPTION,
         ),
-    ]
-
-
-def build_server() -> MCPServer:
-    """The vramwise MCP server with its tools, resources and prompts registered (no transport started)."""
-    tools = [
-        flat_tool(
-            estimate_memory,
-            EstimateRequest,
-            title="Estimate GPU memory of an LLM",
-            description=ESTIMATE_DESCRIPTION,
-            exclude=ESTIMATE_INTERNAL_FIELDS,
-        ),
-        *_advice_tools(),
-        Tool.from_function(
-            search_knowledge,
-            title="Search the LLM-memory knowledge base",
-            description=SEARCH_DESCRIPTION,
-            annotations=READ_ONLY,
+        _forbid_unknown_arguments(
+            Tool.from_function(
+                search_knowledge,
+                title="Search the LLM-memory knowledge base",
+                description=SEARCH_DESCRIPTION,
+                annotations=READ_ONLY,
+            )
         ),
     ]
-    tools[-1] = _forbid_unknown_arguments(tools[-1])
     server = MCPServer(
         SERVER_NAME,
         title="vramwise: GPU memory for open LLMs",
@@ -402,13 +402,8 @@ def build_server() -> MCPServer:
     server.resource("vramwise://notes", name="notes", title="Knowledge-base notes", mime_type="application/json")(
         note_index
     )
-
-    def note_en(note_id: str) -> str:
-        return read_note(note_id, "en")
-
-    note_en.__doc__ = "A knowledge-base note in English (Markdown with YAML front matter)."
     server.resource("vramwise://notes/{note_id}", name="note", title="Note (English)", mime_type="text/markdown")(
-        note_en
+        read_english_note
     )
     server.resource(
         "vramwise://notes/{note_id}/{lang}", name="note-lang", title="Note in a language", mime_type="text/markdown"
@@ -524,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the server: stdio by default, streamable HTTP with --http. Returns the exit status."""
     args = _parse_args(argv)
     server = build_server()
+    # Libraries loaded by the first search (bm25s) set their own loggers to DEBUG; the handlers decide what is shown.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(args.log_level.upper())
     if not args.http:
         server.run()
         return 0
@@ -545,6 +543,13 @@ def main(argv: list[str] | None = None) -> int:
     mode = "stateless, JSON responses" if args.stateless else "sessions"
     auth = "bearer token required" if token else "no token (loopback only)"
     print(f"vramwise MCP server at http://{host}:{port}{MCP_PATH} ({mode}; {auth})", file=sys.stderr, flush=True)
+    if host in ("0.0.0.0", "::", "[::]") and not args.allow_host:
+        print(
+            "note: Host headers other than localhost are refused (DNS-rebinding protection); name the addresses "
+            "clients use with --allow-host",
+            file=sys.stderr,
+            flush=True,
+        )
     uvicorn.run(app, host=host.strip("[]"), port=port, log_level=args.log_level, access_log=False)
     return 0
 
