@@ -98,21 +98,31 @@ class RecommendRequest(BaseModel):
 
     gpu: Annotated[str | None, Field(description="GPU name or alias, e.g. 'RTX 4090', 'M3 Max 64GB', 'A100'")] = None
     vram_gb: Annotated[float | None, Field(gt=0, le=100_000, description="GPU memory in GiB (unknown GPUs)")] = None
-    num_gpus: Annotated[int, Field(gt=0, le=64)] = 1
+    num_gpus: Annotated[int, Field(gt=0, le=64, description="identical GPUs of that kind")] = 1
     system_ram_gb: Annotated[
         float | None, Field(gt=0, le=100_000, description="system RAM in GiB for CPU-only or partial offload")
     ] = None
-    task: Task = "chat"
+    task: Annotated[Task, Field(description="what the model is for; picks the benchmark that ranks models")] = "chat"
     context_length: Annotated[int, Field(gt=0, le=10_000_000, description="tokens per conversation")] = 8192
-    concurrent_users: Annotated[int, Field(gt=0, le=10_000)] = 1
+    concurrent_users: Annotated[
+        int, Field(gt=0, le=10_000, description="conversations served at once (each holds a KV cache)")
+    ] = 1
     min_tokens_per_s: Annotated[float | None, Field(gt=0, le=100_000, description="decode speed floor")] = None
     runtime: Annotated[str | None, Field(description="llama.cpp | vllm | transformers (default: by hardware)")] = None
-    language: Literal["en", "zh"] = "en"
-    top_k: Annotated[int, Field(gt=0, le=50)] = 5
-    license: Literal["any", "open_weights", "commercial"] = "any"
+    language: Annotated[
+        Literal["en", "zh"], Field(description="zh ranks by Chinese benchmarks (C-Eval/CMMLU) where published")
+    ] = "en"
+    top_k: Annotated[int, Field(gt=0, le=50, description="how many candidates to return")] = 5
+    license: Annotated[
+        Literal["any", "open_weights", "commercial"], Field(description="commercial: only licenses allowing it")
+    ] = "any"
 
     @model_validator(mode="after")
     def _hardware(self) -> RecommendRequest:
+        if self.gpu is not None and not self.gpu.strip():
+            raise ValueError("gpu must be a GPU name such as 'RTX 4090' (got an empty string); or give vram_gb")
+        if self.runtime is not None and not self.runtime.strip():
+            raise ValueError("runtime must be llama.cpp, vllm, transformers or generic (got an empty string)")
         if self.gpu is None and self.vram_gb is None and self.system_ram_gb is None:
             raise ValueError("give the hardware: gpu (name), vram_gb, or system_ram_gb for CPU-only")
         return self
@@ -432,18 +442,18 @@ class CompareRequest(BaseModel):
 
     model: Annotated[str | None, Field(description="catalog id, alias or HF repo id")] = None
     config: Annotated[dict[str, Any] | None, Field(description="a config.json object")] = None
-    params_b: Annotated[float | None, Field(gt=0, le=100_000)] = None
+    params_b: Annotated[float | None, Field(gt=0, le=100_000, description="parameter count in billions")] = None
     precisions: Annotated[
         list[str] | None, Field(description="formats to compare (default: bf16 -> q2_k ladder)", max_length=30)
     ] = None
-    context_length: Annotated[int, Field(gt=0, le=10_000_000)] = 4096
-    batch_size: Annotated[int, Field(gt=0, le=100_000)] = 1
+    context_length: Annotated[int, Field(gt=0, le=10_000_000, description="tokens per sequence")] = 4096
+    batch_size: Annotated[int, Field(gt=0, le=100_000, description="concurrent sequences")] = 1
     gpu: Annotated[str | None, Field(description="GPU name to check fit and speed")] = None
-    num_gpus: Annotated[int, Field(gt=0, le=64)] = 1
+    num_gpus: Annotated[int, Field(gt=0, le=64, description="identical GPUs")] = 1
     runtime: Annotated[
         str, Field(description="one runtime for every row so sizes compare like for like (default generic)")
     ] = "generic"
-    task: Task = "chat"
+    task: Annotated[Task, Field(description="picks the benchmark for equal-memory alternatives")] = "chat"
 
     @model_validator(mode="after")
     def _one_source(self) -> CompareRequest:

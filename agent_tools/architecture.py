@@ -215,11 +215,32 @@ def text_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _count(cfg: dict[str, Any], *keys: str, default: int = 0) -> int:
+    """An optional non-negative integer field (first key present wins); ConfigError names a malformed value."""
+    value = _get(cfg, *keys, default=default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(
+            f"config.json field '{keys[0]}' must be a non-negative integer (got {value!r})",
+            value=value,
+            accepted=["non-negative integer"],
+        )
+    return value
+
+
 def parse_config(config: dict[str, Any]) -> Architecture:
     """Normalize a Hugging Face config.json (any common dialect) into an Architecture.
 
     Raises ConfigError naming the missing or invalid field.
     """
+    try:
+        return _parse_config(config)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError) as e:  # a value of the wrong type deep in a dialect
+        raise ConfigError(f"config.json has a malformed field: {e}", value=str(e)) from None
+
+
+def _parse_config(config: dict[str, Any]) -> Architecture:
     if not isinstance(config, dict):
         raise ConfigError("config must be a JSON object (a config.json dict)", value=type(config).__name__)
     cfg = text_config(config)
@@ -258,13 +279,13 @@ def parse_config(config: dict[str, Any]) -> Architecture:
         tied = bool(cfg.get("tie_word_embeddings", False))
 
     # MoE keys across dialects.
-    n_experts = int(_get(cfg, "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts", default=0))
+    n_experts = _count(cfg, "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
     if n_experts <= 1:
         n_experts = 0
-    experts_per_tok = int(_get(cfg, "num_experts_per_tok", "num_experts_per_token", "moe_top_k", default=0))
-    moe_inter = int(_get(cfg, "moe_intermediate_size", default=0))
-    shared_inter = int(_get(cfg, "shared_expert_intermediate_size", default=0))
-    n_shared = int(_get(cfg, "n_shared_experts", "num_shared_experts", default=0))
+    experts_per_tok = _count(cfg, "num_experts_per_tok", "num_experts_per_token", "moe_top_k")
+    moe_inter = _count(cfg, "moe_intermediate_size")
+    shared_inter = _count(cfg, "shared_expert_intermediate_size")
+    n_shared = _count(cfg, "n_shared_experts", "num_shared_experts")
     if shared_inter and not n_shared:
         n_shared = 1
     dense_layers: set[int] = set()
@@ -273,9 +294,9 @@ def parse_config(config: dict[str, Any]) -> Architecture:
             moe_inter = inter  # Mixtral-style: intermediate_size is the expert width
         if model_type in ("mixtral", "gpt_oss", "phimoe") and not cfg.get("moe_intermediate_size"):
             moe_inter = inter
-        first_dense = int(_get(cfg, "first_k_dense_replace", default=0))
+        first_dense = _count(cfg, "first_k_dense_replace")
         dense_layers.update(range(min(first_dense, layers)))
-        freq = int(_get(cfg, "moe_layer_freq", "decoder_sparse_step", default=1) or 1)
+        freq = _count(cfg, "moe_layer_freq", "decoder_sparse_step", default=1) or 1
         if freq > 1:
             dense_layers.update(i for i in range(layers) if (i + 1) % freq != 0)
         for i in cfg.get("mlp_only_layers") or []:
@@ -287,7 +308,7 @@ def parse_config(config: dict[str, Any]) -> Architecture:
                 accepted=["num_experts_per_tok", "num_experts_per_token", "moe_top_k"],
             )
 
-    kv_lora = int(_get(cfg, "kv_lora_rank", default=0))
+    kv_lora = _count(cfg, "kv_lora_rank")
     if kv_lora:
         rope = _require(cfg, "MLA rope head dim", "qk_rope_head_dim")
         nope = _require(cfg, "MLA no-rope head dim", "qk_nope_head_dim")

@@ -63,12 +63,17 @@ class EstimateRequest(BaseModel):
         Field(gt=0, le=MAX_CONTEXT, description="tokens prefilled at once (default: the whole context)"),
     ] = None
     batch_size: Annotated[int, Field(gt=0, le=MAX_BATCH, description="concurrent sequences")] = 1
-    mode: Mode = "inference"
+    mode: Annotated[
+        Mode, Field(description="inference, or training: full_finetune (AdamW by default), lora, qlora (4-bit base)")
+    ] = "inference"
     runtime: Annotated[str, Field(description="generic | transformers | vllm | llama.cpp")] = "generic"
     gpu: Annotated[str | None, Field(description="GPU name or alias, e.g. 'RTX 4090', 'A100 80GB', 'M3 Max 64GB'")] = (
         None
     )
-    num_gpus: Annotated[int, Field(gt=0, le=1024)] = 1
+    num_gpus: Annotated[
+        int,
+        Field(gt=0, le=1024, description="identical GPUs: tensor parallel (vllm/generic), layer split (others)"),
+    ] = 1
     vram_gb: Annotated[
         float | None, Field(gt=0, le=100_000, description="GPU memory in GiB when the GPU is not in the catalog")
     ] = None
@@ -77,20 +82,31 @@ class EstimateRequest(BaseModel):
         Field(gt=0, le=100_000, description="memory bandwidth (GB/s) of a device given by vram_gb, e.g. CPU RAM"),
     ] = None
     # training
-    optimizer: Optimizer = "adamw"
-    lora_rank: Annotated[int, Field(gt=0, le=4096)] = 16
+    optimizer: Annotated[
+        Optimizer, Field(description="training: adamw (mixed precision, 12 B/param), adamw_8bit (6), sgd (8)")
+    ] = "adamw"
+    lora_rank: Annotated[int, Field(gt=0, le=4096, description="LoRA/QLoRA adapter rank r")] = 16
     lora_targets: list[Literal["q", "k", "v", "o", "gate", "up", "down"]] = Field(
-        default_factory=lambda: ["q", "k", "v", "o", "gate", "up", "down"]
+        default_factory=lambda: ["q", "k", "v", "o", "gate", "up", "down"],
+        description="projections that get LoRA adapters (default: all linear layers)",
     )
-    gradient_checkpointing: bool = True
+    gradient_checkpointing: Annotated[
+        bool, Field(description="training: keep only each layer's input and recompute the rest")
+    ] = True
     train_embeddings: Annotated[
         bool, Field(description="LoRA/QLoRA: also train the embedding and output layers (PEFT modules_to_save)")
     ] = False
-    zero_stage: Annotated[int, Field(ge=0, le=3)] = 0
+    zero_stage: Annotated[
+        int, Field(ge=0, le=3, description="DeepSpeed ZeRO stage across num_gpus: 1 optimizer, 2 +grads, 3 +weights")
+    ] = 0
     # runtime knobs
-    gpu_memory_utilization: Annotated[float | None, Field(gt=0, le=1)] = None
+    gpu_memory_utilization: Annotated[
+        float | None, Field(gt=0, le=1, description="vLLM: share of GPU memory it pre-allocates (default 0.9)")
+    ] = None
     gpu_layers: Annotated[int | None, Field(ge=0, description="llama.cpp layers on the GPU (partial offload)")] = None
-    flash_attention: bool | None = None
+    flash_attention: Annotated[
+        bool | None, Field(description="override the runtime's flash-attention default (llama.cpp -fa)")
+    ] = None
     gguf: Annotated[GgufInfo | None, Field(description="a parsed local GGUF header (CLI: pass a .gguf path)")] = None
     legacy_kv_cache: Annotated[
         bool, Field(description="old remote-code models keep the previous past_key_values tuple: KV peaks at 2x")
@@ -99,11 +115,11 @@ class EstimateRequest(BaseModel):
         bool, Field(description="transformers < 4.45 materialised fp32 logits for the whole prompt")
     ] = False
 
-    @field_validator("precision", "runtime")
+    @field_validator("precision", "runtime", "model", "gpu", "kv_cache_precision")
     @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be empty")
+    def _not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty (give a name, or leave the field out)")
         return v
 
     @model_validator(mode="after")

@@ -156,6 +156,7 @@ class Bm25Index:
     def __init__(self, tokenized_documents: Sequence[list[str]]) -> None:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG on import
         self.size = len(tokenized_documents)
         self._retriever = bm25s.BM25()
         if self.size:
