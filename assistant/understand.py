@@ -1,0 +1,630 @@
+"""Reading a help-desk question: language, intent and entities (models, GPUs, precision, context, batch, mode).
+
+Pure and deterministic: names resolve through the catalog (agent_tools.catalog), nothing else is consulted.
+Handles English and Chinese, colloquial wording ("双卡3090", "10个人同时用", "two 3090s") and common typos.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Literal
+
+from agent_tools import catalog
+from agent_tools.errors import VramwiseError
+from agent_tools.schemas import GpuEntry, ModelEntry
+from agent_tools.units import parse_tokens
+
+Intent = Literal["estimate", "recommend", "compare", "concept"]
+Lang = Literal["en", "zh"]
+ModeWord = Literal["inference", "full_finetune", "lora", "qlora", "finetune"]  # finetune: method not said
+
+# Examples offered when something is missing; tests check that each one is understood by this module.
+GPU_EXAMPLES = ("RTX 4090", "2x3090", "M3 Max 64GB")
+MODEL_EXAMPLES = ("Qwen2.5 14B", "Llama 3.1 8B", "DeepSeek-R1 70B")
+
+
+@dataclass
+class Need:
+    what: Literal["model", "gpu", "model_size", "gpu_memory"]
+    examples: list[str]
+    unknown: bool = False  # a name was given but is not in the catalog
+
+
+@dataclass
+class Subject:
+    """A model the question names: a catalog entry, or only a size ('70b', '14B')."""
+
+    span: tuple[int, int]
+    model_id: str | None = None
+    params_b: float | None = None
+    default_size: bool = False  # the size was not said; the catalog's default for the name was used
+    precision: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.model_id or f"{self.params_b:g}B"
+
+
+@dataclass
+class GpuMention:
+    span: tuple[int, int]
+    gpu_id: str
+    count: int | None = None
+
+
+@dataclass
+class Parsed:
+    question: str
+    text: str  # normalised: NFKC, lower case, Chinese numerals before measure words as digits
+    lang: Lang
+    intent: Intent = "concept"
+    subjects: list[Subject] = field(default_factory=list)
+    precisions: list[tuple[tuple[int, int], str]] = field(default_factory=list)
+    gpus: list[GpuMention] = field(default_factory=list)
+    gpu_count_asked: bool = False
+    vram_gb: float | None = None
+    system_ram_gb: float | None = None
+    context_length: int | None = None
+    batch_size: int | None = None
+    mode: ModeWord | None = None
+    runtime: str | None = None
+    task: str | None = None
+    wants_fit: bool = False
+    small_talk: bool = False  # a greeting or thanks: answered with what the desk can do
+    needs: list[Need] = field(default_factory=list)
+
+    @property
+    def gpu(self) -> GpuMention | None:
+        return self.gpus[0] if self.gpus else None
+
+    @property
+    def num_gpus(self) -> int | None:
+        return self.gpus[0].count if self.gpus else None
+
+
+# --------------------------------------------------------------------------------------------- normalising
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+_ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_ZH_NUMBER = re.compile(r"[零一二两三四五六七八九十]+(?=\s*(?:个|张|块|卡|人|位|路|台|倍|比特|bit|并发))")
+# Chinese (and nickname) family names -> the Latin family word the model pattern knows.
+_ZH_FAMILIES = (
+    ("通义千问", " qwen "),
+    ("千问", " qwen "),
+    ("通义", " qwen "),
+    ("深度求索", " deepseek "),
+    ("羊驼", " llama "),
+    ("智谱", " glm "),
+    ("百川", " baichuan "),
+    ("零一万物", " yi "),
+)
+_FAMILY_WORDS = ("llama", "qwen", "deepseek", "mistral", "mixtral", "gemma", "tinyllama", "chatglm", "baichuan")
+_TYPOS = {"lama": "llama", "llma": "llama", "lamma": "llama", "quen": "qwen", "qwn": "qwen", "qwem": "qwen"}
+_NOT_TYPOS = frozenset({"ollama", "lmstudio", "vllm", "alpaca", "camel", "gamma", "drama", "llamacpp", "deep", "seek"})
+
+
+def detect_language(text: str) -> Lang:
+    cjk = len(_CJK.findall(text))
+    latin = len(_LATIN.findall(text))
+    return "zh" if cjk and cjk / (cjk + latin) >= 0.15 else "en"
+
+
+def _zh_number(word: str) -> int:
+    if "十" not in word:
+        value = 0
+        for ch in word:
+            value = value * 10 + _ZH_DIGITS[ch]
+        return value
+    tens, _, ones = word.partition("十")
+    return (_ZH_DIGITS.get(tens[-1], 1) if tens else 1) * 10 + (_ZH_DIGITS.get(ones[:1], 0) if ones else 0)
+
+
+def _fix_typo(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if word in _TYPOS:
+        return _TYPOS[word]
+    if len(word) < 4 or word in _NOT_TYPOS or word in _FAMILY_WORDS:
+        return word
+    close = difflib.get_close_matches(word, _FAMILY_WORDS, n=1, cutoff=0.8)
+    return close[0] if close else word
+
+
+def normalise(question: str) -> str:
+    text = unicodedata.normalize("NFKC", question).lower()
+    text = _ZH_NUMBER.sub(lambda m: str(_zh_number(m.group(0))), text)
+    for zh, latin in _ZH_FAMILIES:
+        text = text.replace(zh, latin)
+    text = text.replace("deep seek", "deepseek")
+    return re.sub(r"(?<![a-z])[a-z]{3,}(?![a-z])", _fix_typo, text)
+
+
+# ------------------------------------------------------------------------------------------------- models
+
+_VARIANTS = ("coder", "distill", "nemo", "small")
+_MODEL_RE = re.compile(
+    r"(?<![a-z0-9])(?P<fam>tinyllama|llama|qwen|(?:deepseek|ds)(?![a-qs-uw-z])|mixtral|mistral|gemma|phi|chatglm"
+    r"|glm|yi(?![a-z])|gpt[\s\-_]?oss|baichuan)"
+    r"[\s\-_:]*(?P<ver>v?\d+(?:\.\d+)?(?![\d.]|\s*b(?![a-z])|x\d)|r1)?"
+    r"(?P<mods>(?:[\s\-_:]*(?:coder|instruct|chat|it|distill|蒸馏版?|qwen|llama|nemo|small|mini|medium|base|moe)"
+    r"(?![a-z]))*)"
+    r"[\s\-_:]*(?P<size>(?:\d+x)?\d+(?:\.\d+)?\s*b(?![a-z])(?:[\s\-_]*a\d+(?:\.\d+)?b)?)?"
+    r"(?P<tail>(?:[\s\-_:]*(?:coder|instruct|chat|it|distill|蒸馏版?)(?![a-z]))*)"
+)
+_SIZE_RE = re.compile(r"(?<![a-z0-9.])(?P<n>\d+(?:\.\d+)?)\s*b(?![a-z])")
+_YI_RE = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*亿")  # 70亿 = 7B
+_SIZE_LABEL = re.compile(r"(?<![a-z0-9.])((?:\d+x)?\d+(?:\.\d+)?)b(?![a-z0-9])")
+
+
+def _family_key(family: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", family.lower())
+
+
+def _norm_size(size: str) -> str:
+    """'70B' -> '70b', '0.50b' -> '0.5b', '30b-a3b' -> '30b', '8x7b' -> '8x7b'."""
+    m = re.match(r"(\d+x)?(\d+(?:\.\d+)?)", re.sub(r"\s+", "", size.lower()))
+    assert m is not None, size
+    return f"{m.group(1) or ''}{float(m.group(2)):g}b"
+
+
+@cache
+def size_label(model_id: str) -> str | None:
+    """'70b', '0.5b', '8x7b' from a catalog model's repo name or display name."""
+    entry = catalog.resolve_model(model_id)
+    for text in (entry.id.split("/")[-1], entry.name):
+        m = _SIZE_LABEL.search(text.lower().replace("_", "."))
+        if m:
+            return _norm_size(m.group(1))
+    return None
+
+
+@dataclass
+class ModelLookup:
+    entry: ModelEntry | None
+    candidates: list[ModelEntry]
+    default_size: bool = False
+
+
+def _newest_family(models: list[ModelEntry]) -> list[ModelEntry]:
+    pool = [m for m in models if not m.legacy] or models
+    newest = max(pool, key=lambda m: (m.released or "", m.family))
+    return [m for m in pool if m.family == newest.family]
+
+
+def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: bool = False) -> ModelLookup:
+    """The catalog model a (family, version, modifiers, size) mention names, or the candidates when ambiguous."""
+    base = {"ds": "deepseek"}.get(fam, re.sub(r"[^a-z]", "", fam))
+    words = set(re.findall(r"[a-z]+|蒸馏", mods))
+    variant = next((v for v in _VARIANTS if v in words), "")
+    if "蒸馏" in words:
+        variant = "distill"
+    ver_text = ver or ""  # as written ('2.5'), for catalog lookups; `ver` below is compared with family keys
+    ver = ver_text.replace(".", "") or None
+    size = _norm_size(size) if size else None
+    if base == "deepseek":
+        if ver in (None, "r1") and size and size != "671b":
+            variant = "distill"  # Ollama's deepseek-r1:14b etc. are the R1 distills
+        if variant == "distill" or (ver is None and full):
+            ver = ver_text = "r1"
+    models = catalog.list_models()
+    if ver:
+        key = base + ver + variant
+        cands = [m for m in models if _family_key(m.family) == key]
+        if not cands:
+            written = catalog.normalize(base + ver_text)
+            cands = [m for m in models if written in catalog.normalize(m.id)]
+    else:
+        cands = [
+            m
+            for m in models
+            if _family_key(m.family).startswith(base)
+            and (_family_key(m.family).endswith(variant) if variant else not _family_key(m.family).endswith(_VARIANTS))
+        ]
+    for word in ("mini", "medium", "qwen", "llama"):
+        if word in words and word != base:
+            cands = [m for m in cands if word in m.id.lower()]
+    if size:
+        cands = [m for m in cands if size_label(m.id) == size]
+    if not ver and cands:
+        cands = _newest_family(cands)
+    if len(cands) == 1:
+        # "llama" alone resolves to the newest family's only model: say that a default was taken.
+        return ModelLookup(cands[0], cands, default_size=size is None and ver is None)
+    if len(cands) > 1 and not size:
+        try:
+            default = catalog.resolve_model(base + ver_text)
+        except VramwiseError:
+            default = None
+        if default is not None and default in cands:
+            return ModelLookup(default, cands, default_size=True)
+    if not cands and not size:
+        return ModelLookup(None, [])
+    return ModelLookup(None, cands)
+
+
+@cache
+def _alias_keys() -> list[tuple[str, str]]:
+    keys: dict[str, str] = {}
+    for m in catalog.list_models():
+        for alias in (m.name, *m.aliases):
+            k = catalog.normalize(alias)
+            if len(k) >= 5:
+                keys.setdefault(k, m.id)
+    return sorted(keys.items(), key=lambda kv: -len(kv[0]))
+
+
+def _alias_scan(text: str) -> str | None:
+    joined = catalog.normalize(text)
+    for key, model_id in _alias_keys():
+        if key in joined:
+            return model_id
+    return None
+
+
+def _models(parsed: Parsed) -> list[tuple[int, int]]:
+    """Fill parsed.subjects; returns the spans taken."""
+    text = parsed.text
+    full = "满血" in text or "full 671b" in text
+    taken: list[tuple[int, int]] = []
+    for m in _MODEL_RE.finditer(text):
+        fam = re.sub(r"[\s\-_]", "", m.group("fam"))
+        mods = (m.group("mods") or "") + (m.group("tail") or "")
+        found = find_model(fam, m.group("ver"), mods, m.group("size"), full)
+        span = (m.start(), m.end())
+        taken.append(span)
+        if found.entry is not None:
+            parsed.subjects.append(Subject(span, model_id=found.entry.id, default_size=found.default_size))
+        elif found.candidates:
+            parsed.needs.append(Need("model_size", [c.name for c in found.candidates[:8]]))
+        else:
+            family = [c for c in find_model(fam, m.group("ver"), "", None).candidates if not c.legacy]
+            parsed.needs.append(Need("model", [c.name for c in family[:4]] or list(MODEL_EXAMPLES), unknown=True))
+    if not parsed.subjects and not any(n.what.startswith("model") for n in parsed.needs):
+        model_id = _alias_scan(text)
+        if model_id:
+            parsed.subjects.append(Subject((0, 0), model_id=model_id))
+    for m in _SIZE_RE.finditer(text):
+        span = (m.start(), m.end())
+        if not any(a <= span[0] < b for a, b in taken) and float(m.group("n")) > 0:
+            parsed.subjects.append(Subject(span, params_b=float(m.group("n"))))
+            taken.append(span)
+    for m in _YI_RE.finditer(text):
+        if float(m.group("n")) <= 0:
+            continue
+        parsed.subjects.append(Subject((m.start(), m.end()), params_b=float(m.group("n")) / 10))
+        taken.append((m.start(), m.end()))
+    parsed.subjects.sort(key=lambda s: s.span)
+    return taken
+
+
+# --------------------------------------------------------------------------------------------------- GPUs
+
+_TOKEN = re.compile(r"[a-z0-9.]+|[\u3400-\u9fff]+")
+_COUNT_WORDS = {"one": 1, "single": 1, "two": 2, "dual": 2, "double": 2, "pair of": 2, "couple of": 2, "three": 3}
+_COUNT_WORDS |= {"four": 4, "quad": 4, "six": 6, "eight": 8, "sixteen": 16}
+_MEASURE = r"(?:张|块|个|台|卡|片)"
+_BEFORE_COUNT = (
+    re.compile(r"(\d{1,2})\s*[x×*]\s*$"),
+    re.compile(rf"(\d{{1,2}})\s*{_MEASURE}\s*(?:的)?\s*$"),
+    re.compile(r"(?<![\d.a-z])(\d{1,2})\s+$"),
+    re.compile(r"(?<![a-z])(" + "|".join(_COUNT_WORDS) + r")\s+$"),
+)
+_AFTER_COUNT = (
+    re.compile(r"^s?\s*[x×*]\s*(\d{1,2})(?![\d.])"),
+    re.compile(rf"^s?\s*(\d{{1,2}})\s*{_MEASURE}"),
+)
+_COUNT_ASKED = re.compile(
+    r"(?:几|多少)\s*(?:张|块|台|卡|片)|how many (?:gpus|cards|graphics cards)|number of (?:gpus|cards)"
+)
+_HOW_MANY_BEFORE = re.compile(r"how many\s+(?:(?:nvidia|rtx)\s+)?$")
+_COUNT_PREFIX = re.compile(r"^(\d{1,2}x)(.*\d.*)$")  # '2x4090' is one token: split the count off
+_COUNT_SUFFIX = re.compile(r"^(.*\d)(x\d{1,2})$")  # '4090x2'
+_CHIP = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]{2,}$")  # 'm3max', '4060ti': a chip that comes in several sizes
+
+
+@cache
+def _gpu_index() -> dict[str, GpuEntry]:
+    index: dict[str, GpuEntry] = {}
+    for g in catalog.list_gpus():
+        for key in (g.id, g.name, *g.aliases):
+            index.setdefault(catalog.normalize_gpu(key), g)
+    return index
+
+
+def _gpu_key(words: list[str]) -> GpuEntry | None:
+    key = catalog.normalize_gpu(" ".join(words))
+    index = _gpu_index()
+    hit = index.get(key)
+    if hit is None and key.endswith("s"):
+        hit = index.get(key[:-1])  # '3090s', 'a100s'
+    if hit is None and key.startswith("rtx"):
+        hit = index.get(key[3:])
+    return hit
+
+
+def _count_near(text: str, start: int, end: int) -> int | None:
+    before, after = text[max(0, start - 14) : start], text[end : end + 10]
+    if re.search(r"双\s*(?:卡|显卡|路)?\s*$", before) or re.match(r"^s?\s*双卡", after):
+        return 2
+    if re.search(r"单\s*(?:卡|显卡)\s*$", before):
+        return 1
+    for pattern in _BEFORE_COUNT:
+        m = pattern.search(before)
+        if m:
+            word = m.group(1)
+            return _COUNT_WORDS.get(word) or int(word)
+    for pattern in _AFTER_COUNT:
+        m = pattern.match(after)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _gpus(parsed: Parsed) -> None:
+    text = parsed.text
+    tokens: list[tuple[str, int, int]] = []
+    for m in _TOKEN.finditer(text):
+        word, start = m.group(0), m.start()
+        split = _COUNT_PREFIX.match(word) or _COUNT_SUFFIX.match(word)
+        if split:
+            cut = start + len(split.group(1))
+            tokens += [(split.group(1), start, cut), (split.group(2), cut, m.end())]
+        else:
+            tokens.append((word, start, m.end()))
+    i = 0
+    while i < len(tokens):
+        hit = None
+        for length in (4, 3, 2, 1):
+            if i + length > len(tokens):
+                continue
+            words = [t[0] for t in tokens[i : i + length]]
+            if length > 1 and any(_CJK.search(w) for w in words):
+                continue
+            hit = _gpu_key(words)
+            if hit is not None:
+                break
+        if hit is None:
+            for length in (2, 1):
+                words = [t[0] for t in tokens[i : i + length]]
+                chip = catalog.normalize_gpu(" ".join(words))
+                if len(words) < length or any(_CJK.search(w) for w in words) or not _CHIP.match(chip):
+                    continue
+                sized = {g.id: g for k, g in _gpu_index().items() if re.fullmatch(re.escape(chip) + r"\d+g", k)}
+                if len(sized) > 1 and not parsed.gpus:
+                    by_memory = sorted(sized.values(), key=lambda g: g.memory_bytes)
+                    parsed.needs.append(Need("gpu_memory", [g.aliases[0] for g in by_memory]))
+                    i += length - 1
+                    break
+            i += 1
+            continue
+        start, end = tokens[i][1], tokens[i + length - 1][2]
+        parsed.gpus.append(GpuMention((start, end), hit.id, _count_near(text, start, end)))
+        i += length
+    if parsed.gpus and (_COUNT_ASKED.search(text) or _HOW_MANY_BEFORE.search(text[: parsed.gpus[0].span[0]])):
+        parsed.gpu_count_asked = True
+        parsed.gpus[0].count = None
+    if parsed.gpus and parsed.gpus[0].count is None and not parsed.gpu_count_asked:
+        m = re.search(rf"(\d{{1,2}})\s*(?:gpus|cards|{_MEASURE}卡|卡)", text)
+        if m:
+            parsed.gpus[0].count = int(m.group(1))
+
+
+# ------------------------------------------------------------------------------------- precision and others
+
+_RUNTIMES = (
+    (re.compile(r"ollama|llama\.?cpp|lm\s?studio|gguf"), "llama.cpp"),
+    (re.compile(r"vllm|sglang"), "vllm"),
+    (re.compile(r"transformers|hugging\s?face|bitsandbytes"), "transformers"),
+)
+_BITS_BY_RUNTIME = {
+    "llama.cpp": {2: "q2_k", 3: "q3_k_m", 4: "q4_k_m", 5: "q5_k_m", 6: "q6_k", 8: "q8_0", 16: "fp16", 32: "fp32"},
+    "vllm": {4: "awq_int4", 8: "fp8", 16: "bf16", 32: "fp32"},
+    "transformers": {4: "bnb_nf4", 8: "bnb_int8", 16: "bf16", 32: "fp32"},
+}
+_PRECISION_PATTERNS = (
+    re.compile(r"(?<![a-z0-9])(iq4_(?:xs|nl)|q[2-8]_k_[sml]|q[2-8]_k|q[4-8]_[01]|q[2-8]k[sml])(?![a-z0-9])"),
+    re.compile(
+        r"(?<![a-z0-9])(fp32|fp16|bf16|fp8|float16|bfloat16|float32|int8|int4|awq|gptq|nf4|mxfp4|w8a16"
+        r"|bnb[_-]?(?:int8|nf4))(?![a-z0-9])"
+    ),
+    re.compile(r"(?<![a-z0-9_])(q[2-8])(?![a-z0-9_])"),
+    re.compile(r"(半精度|全精度|单精度|half[\s-]precision|full[\s-]precision)"),
+)
+_WORD_FORMATS = {"半精度": "fp16", "half precision": "fp16", "half-precision": "fp16", "单精度": "fp32"}
+_WORD_FORMATS |= {"全精度": "fp32", "full precision": "fp32", "full-precision": "fp32"}
+_BITS = re.compile(r"(?<![\d.])(\d{1,2})\s*-?\s*(?:bits?|位|比特)(?![a-z])")
+
+
+def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
+    text = parsed.text
+    found: list[tuple[tuple[int, int], str]] = []
+
+    def free(span: tuple[int, int]) -> bool:
+        return not any(a < span[1] and span[0] < b for a, b in taken + [s for s, _ in found])
+
+    for pattern in _PRECISION_PATTERNS:
+        for m in pattern.finditer(text):
+            span = (m.start(), m.end())
+            if not free(span):
+                continue
+            word = m.group(1)
+            try:
+                fmt = _WORD_FORMATS.get(word) or catalog.resolve_format(word).id
+            except VramwiseError:
+                continue
+            found.append((span, fmt))
+    bits_map = _BITS_BY_RUNTIME.get(parsed.runtime or "llama.cpp", _BITS_BY_RUNTIME["llama.cpp"])
+    for m in _BITS.finditer(text):
+        span = (m.start(), m.end())
+        fmt = bits_map.get(int(m.group(1)))
+        if fmt and free(span):
+            found.append((span, fmt))
+    parsed.precisions = sorted(found)
+
+
+_CONTEXT_PATTERNS = (
+    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s*[km])(?:\s*(?:tokens?|context|ctx|上下文|token|词元))"),
+    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s*k)(?![a-z])"),
+    re.compile(r"(?<![\d.])(\d{3,7})\s*(?:个\s*)?(?:tokens?|词元)(?!\s*/|\s*per|\s*每秒|\s*每)"),
+    re.compile(r"(?:context|上下文|ctx)(?:\s*(?:length|window|长度|窗口))?\s*(?:of|=|:|是|为|开到|到|设为)?\s*(\d+k?)"),
+)
+_BATCH_PATTERNS = (
+    re.compile(r"(?<![\d.])(\d+)\s*(?:个)?\s*(?:人|用户|路并发|并发|路)"),
+    re.compile(r"并发\s*(?:数|量)?\s*(?:是|为|=|:|开到|到)?\s*(\d+)"),
+    re.compile(
+        r"(?<![\d.])(\d+)\s*(?:concurrent|simultaneous|parallel)?\s*(?:users?|people|requests|sessions|clients)"
+    ),
+    re.compile(r"batch(?:[\s_-]*size)?\s*(?:of|=|:)?\s*(\d+)"),
+    re.compile(r"(?<![\d.])(\d+)\s*concurrent"),
+)
+_VRAM = (
+    re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:显存|vram|of vram|gpu memory|video memory)"),
+    re.compile(r"(?:显存|vram)\s*(?:是|有|只有|=|:)?\s*(\d+(?:\.\d+)?)\s*g"),
+)
+_RAM = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:内存|ram|system memory)")
+_TASKS = (
+    ("code", re.compile(r"cod(?:e|ing)|program|编程|写代码|代码|coder")),
+    ("reasoning", re.compile(r"math|数学|reasoning|逻辑")),
+    ("rag", re.compile(r"\brag\b|知识库|检索|retrieval")),
+    ("long_context", re.compile(r"long[\s-]context|长文本|长上下文|long documents")),
+    ("multilingual", re.compile(r"translat|翻译|multilingual|多语言")),
+    ("edge", re.compile(r"手机|phone|edge device|树莓派|raspberry")),
+    ("chat", re.compile(r"\bchat|聊天|对话|assistant|助手")),
+)
+
+
+def _first_int(patterns: tuple[re.Pattern[str], ...], text: str, parse: type = int) -> int | None:
+    for pattern in patterns:
+        m = pattern.search(text)
+        if m:
+            try:
+                value = parse(m.group(1).replace(" ", ""))
+            except ValueError:
+                continue
+            if value > 0:
+                return value
+    return None
+
+
+def _mode(text: str) -> ModeWord | None:
+    if re.search(r"(?<![a-z])qlora(?![a-z])", text):
+        return "qlora"
+    if re.search(r"(?<![a-z])lora(?![a-z])", text):
+        return "qlora" if re.search(r"4\s*-?\s*(?:bit|位|比特)|nf4|int4", text) else "lora"
+    if re.search(r"full[\s-]*(?:fine[\s-]*tun|finetun|param)|全参|全量", text):
+        return "full_finetune"
+    if re.search(r"fine[\s-]*tun|finetun|微调|训练|(?<![a-z])train(?:ing)?(?![a-z])|(?<![a-z])sft(?![a-z])", text):
+        return "finetune"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ intent
+
+_CONCEPT = re.compile(
+    r"what(?:'s| is| are| does)|explain|meaning of|(?<![a-z])why|difference between|how does|define|"
+    r"什么是|是什么|啥是|什么意思|啥意思|为什么|为啥|区别|原理|解释|介绍一下|怎么理解|是啥"
+)
+_RECOMMEND = re.compile(
+    r"what can i run|what (?:models?|llms?) (?:can|should|could|fits?|to)|which (?:models?|llms?)|recommend|suggest|"
+    r"best (?:models?|llms?)|能跑什么|跑什么|跑啥|什么模型|哪个模型|啥模型|哪些模型|推荐|适合|选什么|选哪个"
+)
+_COMPARE = re.compile(
+    r"better|worse|(?<![a-z])vs\.?(?![a-z])|versus|(?<![a-z])or(?![a-z])|compare|comparison|哪个好|哪个更|还是|对比|比较|更好|不如|划算"
+)
+_SIZING = re.compile(
+    r"how much|how many|多少|几张|几块|need|需要|要多大|多大|显存|vram|memory|内存|占用|fit|run|能跑|跑得|跑的动|"
+    r"装得下|放得下|够不够|够吗|够用|能不能|带得动|hold|enough|size"
+)
+_FIT = re.compile(
+    r"(?<![a-z])(?:fit|fits|run|runs|hold|enough)(?![a-z])|能跑|跑得动|跑的动|跑得了|装得下|放得下|够不够|够吗|够用|能不能跑|带得动|能用吗"
+)
+
+
+_SMALL_TALK = re.compile(r"^\W*(?:hi|hello|hey|thanks?|thank you|你好|您好|嗨|谢谢|多谢|help|帮助)\W*$")
+
+
+def _intent(p: Parsed) -> Intent:
+    text = p.text
+    hardware = bool(p.gpus) or p.vram_gb is not None or p.system_ram_gb is not None
+    concept = bool(_CONCEPT.search(text))
+    recommend = bool(_RECOMMEND.search(text))
+    compare = bool(_COMPARE.search(text))
+    if compare and (len(p.subjects) >= 2 or (len(p.subjects) == 1 and len(p.precisions) >= 2)):
+        return "compare"
+    if p.subjects:
+        if concept and not (_SIZING.search(text) or p.context_length or p.precisions or hardware):
+            return "concept"
+        return "compare" if compare and p.precisions and not hardware else "estimate"
+    if any(n.what == "model_size" or n.what == "model" for n in p.needs):
+        return "estimate"
+    if concept and not recommend:
+        return "concept"
+    if recommend or hardware:
+        return "recommend"
+    if _SIZING.search(text) and not concept:
+        return "estimate"
+    return "concept"
+
+
+# ------------------------------------------------------------------------------------------------- parse
+
+
+def parse(question: str) -> Parsed:
+    """Language, entities and intent of a question; `needs` says what is missing to answer it."""
+    text = normalise(question)
+    p = Parsed(question=question, text=text, lang=detect_language(question))
+    p.runtime = next((rt for pattern, rt in _RUNTIMES if pattern.search(text)), None)
+    _gpus(p)
+    taken = _models(p) + [g.span for g in p.gpus]
+    _precisions(p, taken)
+    free_text = text
+    for a, b in sorted(taken, reverse=True):
+        free_text = free_text[:a] + " " * (b - a) + free_text[b:]
+    p.context_length = _first_int(_CONTEXT_PATTERNS, free_text, parse_tokens)
+    p.batch_size = _first_int(_BATCH_PATTERNS, free_text)
+    if not p.gpus:
+        vram = _first_int(_VRAM, free_text, float)
+        p.vram_gb = float(vram) if vram else None
+        ram = _RAM.search(free_text)
+        if ram and p.vram_gb is None:
+            p.system_ram_gb = float(ram.group(1))
+    p.mode = _mode(text)
+    p.task = next((task for task, pattern in _TASKS if pattern.search(text)), None)
+    p.wants_fit = bool(_FIT.search(text))
+    p.small_talk = bool(_SMALL_TALK.match(text))
+    _assign_precisions(p)
+    p.intent = _intent(p)
+    hardware = bool(p.gpus) or p.vram_gb is not None or p.system_ram_gb is not None
+    if p.intent == "recommend" and not hardware and not any(n.what == "gpu_memory" for n in p.needs):
+        p.needs.append(Need("gpu", list(GPU_EXAMPLES)))
+    if p.intent == "estimate" and not p.subjects and not any(n.what.startswith("model") for n in p.needs):
+        p.needs.append(Need("model", list(MODEL_EXAMPLES)))
+    asks_fit = p.wants_fit or p.gpu_count_asked
+    if (
+        p.intent == "estimate"
+        and p.subjects
+        and asks_fit
+        and not hardware
+        and not any(n.what == "gpu_memory" for n in p.needs)
+    ):
+        p.needs.append(Need("gpu", list(GPU_EXAMPLES)))
+    return p
+
+
+def _assign_precisions(p: Parsed) -> None:
+    """Each precision goes to the nearest subject on its left (else the first on its right)."""
+    if not p.subjects:
+        return
+    for span, fmt in p.precisions:
+        left = [s for s in p.subjects if s.span[0] <= span[0]]
+        target = left[-1] if left else p.subjects[0]
+        if target.precision is None:
+            target.precision = fmt
+        elif len(p.subjects) > 1:
+            free = [s for s in p.subjects if s.precision is None]
+            if free:
+                free[0].precision = fmt
