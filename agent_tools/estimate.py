@@ -740,7 +740,8 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
         capacity = _capacity(plan)
         assert capacity is not None
         headroom = capacity - per_gpu
-        cap_ctx = max(req.context_length, subject.max_context or req.context_length)
+        # without a known maximum (params_b only), search up to 1M tokens
+        cap_ctx = max(req.context_length, subject.max_context or 1_048_576)
         max_ctx = _largest(plan, 1, cap_ctx, lambda c: _fits(plan, c, req.batch_size))
         max_batch = _largest(plan, 1, 4096, lambda b: _fits(plan, req.context_length, b))
         if runtime.id == "llama.cpp" and headroom < 0 and req.mode == "inference":
