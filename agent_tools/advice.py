@@ -50,7 +50,8 @@ RANKING_RULE = (
     "rank = published benchmark score for the task (per model, from quality.yaml) minus a format penalty by "
     "published quality level (lossless 0, negligible 0.5, small 1.5, noticeable 4, severe 10 points; "
     "format_quality.yaml); only (model, format) pairs that fit with >= 5% headroom at the asked context and "
-    "concurrency, and meet the speed floor; one row per model (its best-ranked format); ties -> faster decode"
+    "concurrency, and meet the speed floor; one row per model (its best-ranked format); formats with a severe "
+    "quality cost rank after all others; ties -> faster decode"
 )
 
 
@@ -317,7 +318,8 @@ def recommend_model(request: RecommendRequest | None = None, /, **kwargs: Any) -
             )
     for score, cand in best_by_model.values():
         rows.append((score, cand.decode_tokens_per_s or 0.0, cand))
-    rows.sort(key=lambda r: (-r[0], -r[1], r[2].model))
+    # A format with a severe published quality cost only ranks after every candidate without one.
+    rows.sort(key=lambda r: (r[2].format_quality == "severe", -r[0], -r[1], r[2].model))
     picks = [c for _, _, c in rows[: req.top_k]]
     for i, c in enumerate(picks, 1):
         c.rank = i
@@ -379,10 +381,11 @@ def catalog_cpu_bandwidth() -> float:
 
 def _rejection_reason(fmt_id: str, r: QuickEstimate, req: RecommendRequest) -> str:
     per = " per GPU" if req.num_gpus > 1 else ""
-    return (
-        f"needs {r.per_gpu_bytes / 1e9:.1f} GB{per} even at {fmt_id} with {req.context_length:,} tokens "
-        f"x {req.concurrent_users}, you have {(r.capacity_bytes or 0) / 1e9:.1f} GB{per}"
-    )
+    need, have = r.per_gpu_bytes / 1e9, (r.capacity_bytes or 0) / 1e9
+    where = f"at {fmt_id} with {req.context_length:,} tokens x {req.concurrent_users}"
+    if r.fits:
+        return f"needs {need:.1f} GB{per} {where}: fits your {have:.1f} GB{per} but leaves under 5% headroom"
+    return f"needs {need:.1f} GB{per} even {where}, you have {have:.1f} GB{per}"
 
 
 def _reason(c: Candidate, req: RecommendRequest) -> str:

@@ -392,6 +392,10 @@ class _Plan:
     tp: int
 
     @property
+    def unified_memory(self) -> bool:
+        return self.gpu is not None and self.gpu.memory_basis == "unified_ram"
+
+    @property
     def layer_split(self) -> int:
         """GPUs that each hold a slice of the layers (transformers device_map, llama.cpp split)."""
         if self.req.mode == "inference" and self.req.num_gpus > 1 and self.runtime.id in ("transformers", "llama.cpp"):
@@ -405,8 +409,9 @@ def _per_gpu_weights(plan: _Plan) -> tuple[int, int]:
     req = plan.req
     cpu = 0
     gpu_total = w.total_bytes
-    if plan.runtime.id == "llama.cpp":
+    if plan.runtime.id == "llama.cpp" and not plan.unified_memory:
         # token_embd stays in host memory; tied models get a GPU copy for the output projection.
+        # (On unified memory the whole mapped file is one Metal buffer, embeddings included.)
         cpu += w.token_embd_bytes
         gpu_total -= 0 if plan.subject.arch.tied_embeddings else w.token_embd_bytes
         if req.gpu_layers is not None and req.gpu_layers < plan.subject.arch.num_layers:
@@ -544,7 +549,12 @@ def _capacity(plan: _Plan) -> int | None:
     if plan.runtime.id == "vllm" and plan.req.mode == "inference":
         util = plan.req.gpu_memory_utilization or plan.runtime.gpu_memory_utilization or 0.9
         return int(plan.gpu_memory * util)
-    return int(plan.gpu_memory * (1 - plan.runtime.allocator_reserve_fraction))
+    usable = int(plan.gpu_memory * (1 - plan.runtime.allocator_reserve_fraction))
+    if plan.unified_memory:
+        # Unified memory is shared with the OS and apps: keep the runtime's margin under the Metal working set.
+        # LLaMA-65B Q4_0 needing 36,701 MiB of a 36,864 MiB working set fell back to the CPU on an M3 Max 48 GB.
+        usable -= plan.runtime.fit_margin_bytes
+    return usable
 
 
 def _fits(plan: _Plan, context: int, batch: int) -> bool:

@@ -194,7 +194,7 @@ def training_activations(
 
     Per token per layer: 2 bytes x (5h + 2 q_dim + 2 kv_dim + 4 x MLP width); with gradient checkpointing only
     each layer's input (2h bytes per token) is kept, plus one layer's full stash during recomputation. The
-    loss adds bf16 logits, their fp32 copy and the fp32 gradient: vocab x tokens x 10 bytes.
+    loss adds vocab x tokens x 18 bytes (Unsloth's Hugging Face + FA2 QLoRA context limits fit this).
     """
     h = arch.hidden_size
     tokens = seq_len * batch
@@ -205,7 +205,9 @@ def training_activations(
         stash = arch.num_layers * tokens * BF16 * h + tokens * per_layer_token
     else:
         stash = arch.num_layers * tokens * per_layer_token
-    logits = tokens * arch.vocab_size * (BF16 + FP32 + FP32)
+    # bf16 logits (2) + fp32 copy (4) + fp32 log-softmax kept for backward (4), and in backward its fp32 gradient,
+    # the fp32 logits gradient and its bf16 cast (4 + 2 + 2): the Hugging Face loss path peaks near 18 bytes.
+    logits = tokens * arch.vocab_size * 18
     return stash + logits
 
 
