@@ -21,6 +21,7 @@ Answerer = Callable[[str], Awaitable[dict[str, Any]]]
 
 async def offline_answerer(question: str) -> dict[str, Any]:
     import anyio
+
     from assistant.offline import answer
 
     result = await anyio.to_thread.run_sync(answer, question)
