@@ -452,6 +452,9 @@ class CompareRequest(BaseModel):
     context_length: Annotated[int, Field(gt=0, le=10_000_000, description="tokens per sequence")] = 4096
     batch_size: Annotated[int, Field(gt=0, le=100_000, description="concurrent sequences")] = 1
     gpu: Annotated[str | None, Field(description="GPU name to check fit and speed")] = None
+    vram_gb: Annotated[
+        float | None, Field(gt=0, le=100_000, description="GPU memory in GiB to check fit, when the GPU is not named")
+    ] = None
     num_gpus: Annotated[int, Field(gt=0, le=64, description="identical GPUs")] = 1
     runtime: Annotated[
         str, Field(description="one runtime for every row so sizes compare like for like (default generic)")
@@ -463,7 +466,14 @@ class CompareRequest(BaseModel):
         given = [k for k in ("model", "config", "params_b") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of model, config or params_b")
+        if self.gpu is not None and self.vram_gb is not None:
+            raise ValueError("give gpu (a name) or vram_gb, not both")
         return self
+
+    @property
+    def device(self) -> str | None:
+        """The GPU as the verdict names it."""
+        return self.gpu or (f"{self.vram_gb:g} GiB of GPU memory" if self.vram_gb else None)
 
 
 class QualityImpact(BaseModel):
@@ -520,6 +530,8 @@ def compare_precision(request: CompareRequest | None = None, /, **kwargs: Any) -
     }
     if req.gpu:
         common["gpu"] = req.gpu
+    elif req.vram_gb:
+        common["vram_gb"] = req.vram_gb
     rows: list[PrecisionRow] = []
     results: dict[str, EstimateResult] = {}
     for fmt_id in dict.fromkeys(ladder):
@@ -569,13 +581,13 @@ def _compare_verdict(rows: list[PrecisionRow], req: CompareRequest) -> str:
     rated = [r for r in rows if r.quality_impact]
     good = [r for r in rated if r.quality_impact and r.quality_impact.level in ("lossless", "negligible", "small")]
     fitting = [r for r in good if r.fits is not False]
-    if req.gpu and not fitting:
+    if req.device and not fitting:
         fitting_any = [r for r in rows if r.fits]
         if not fitting_any:
-            return f"no precision fits {req.gpu} at {req.context_length:,} tokens: use a smaller model or more GPUs"
+            return f"no precision fits {req.device} at {req.context_length:,} tokens: use a smaller model or more GPUs"
         pick = fitting_any[0]
         return (
-            f"only {pick.precision} and lower fit {req.gpu}; its quality cost is "
+            f"only {pick.precision} and lower fit {req.device}; its quality cost is "
             f"{pick.quality_impact.level if pick.quality_impact else 'unrated'} — consider a smaller model at higher "
             "precision (see equal_size_alternatives)"
         )
@@ -583,9 +595,9 @@ def _compare_verdict(rows: list[PrecisionRow], req: CompareRequest) -> str:
         return "no rated precision in the list"
     smallest = min(fitting, key=lambda r: r.total_bytes)
     best = fitting[0]
-    if req.gpu:
+    if req.device:
         return (
-            f"{best.precision} is the highest-quality precision that fits {req.gpu}; {smallest.precision} is the "
+            f"{best.precision} is the highest-quality precision that fits {req.device}; {smallest.precision} is the "
             f"smallest with at most a small published quality cost ({smallest.bits_per_weight:.2f} bits/weight, "
             f"{fmt_bytes(smallest.total_bytes)})"
         )

@@ -15,10 +15,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agent_tools import catalog
-from agent_tools.advice import compare_precision, format_quality, recommend_model
+from agent_tools.advice import DEFAULT_LADDER, catalog_cpu_bandwidth, compare_precision, format_quality, recommend_model
+from agent_tools.errors import VramwiseError
 from agent_tools.estimate import estimate_memory
 from assistant.figures import Figure, Ledger, ToolCall, clean_passage
-from assistant.understand import MODEL_EXAMPLES, Intent, Lang, Need, Parsed, Subject, parse
+from assistant.understand import MODEL_EXAMPLES, Intent, Lang, Need, Parsed, Subject, parse, weight_precisions
 
 SearchFn = Callable[..., Any]  # search_knowledge(query, k=4, lang=None) -> SearchKnowledgeResult
 
@@ -100,6 +101,7 @@ _EN = {
     "{kvpt} bytes per token.",
     "why_train": "Assumes batch {batch} x {ctx} tokens, gradient checkpointing and AdamW states; "
     "training also holds gradients and optimizer states.",
+    "why_train_quoted": "Assumes {lines}; training also holds gradients and optimizer states.",
     "mode_line": "- {label}: {total}{fit}",
     "mode_fit": "; fits on {where} ({left} to spare)",
     "mode_no_fit": "; does not fit on {where} (short by {short})",
@@ -117,6 +119,7 @@ _EN = {
     "rec_none": "Nothing in the catalog fits with headroom.",
     "tip": "Tip: {text}",
     "cmp_intro": "{model} at {ctx} tokens of context:",
+    "cmp_example": "No model was named, so here is {model} as an example, at {ctx} tokens of context:",
     "cmp_row": "- {name}: {total} ({bits} bits/weight), published quality cost: {level}{fit}",
     "cmp_fit": "; fits the GPU",
     "cmp_no_fit": "; does not fit the GPU",
@@ -131,6 +134,8 @@ _EN = {
     "vs_same": "Same memory, measured: {text}",
     "concept": "{heading}: {excerpt}",
     "see_also": "See also, {heading}: {excerpt}",
+    "background": "Background, {heading}: {excerpt}",
+    "related": "Related: {heading}.",
     "no_kb": "The knowledge base is not available here, so I cannot explain that offline.",
     "search_failed": "The knowledge search failed: {text}",
     "hello": "Ask me about GPU memory for open LLMs: how much memory a model needs, whether it fits your GPU, "
@@ -174,6 +179,7 @@ _ZH = {
     "solve_none": "即使 {where} 也不够：每张卡需要 {need}，可用 {usable}。",
     "why": "原因：权重 = {params} 参数 × 每个 {bits} bit；KV 缓存随上下文线性增长，每个 token {kvpt} 字节。",
     "why_train": "假设批大小 {batch} × {ctx} tokens，开启梯度检查点，AdamW 优化器；训练还要存梯度和优化器状态。",
+    "why_train_quoted": "假设：{lines}；训练还要存梯度和优化器状态。",
     "mode_line": "- {label}：{total}{fit}",
     "mode_fit": "；{where} 放得下（还剩 {left}）",
     "mode_no_fit": "；{where} 放不下（还差 {short}）",
@@ -191,6 +197,7 @@ _ZH = {
     "rec_none": "目录里没有模型能留有余量地放下。",
     "tip": "建议：{text}",
     "cmp_intro": "{model}，上下文 {ctx} tokens：",
+    "cmp_example": "没有指定模型，下面以 {model} 为例，上下文 {ctx} tokens：",
     "cmp_row": "- {name}：{total}（每参数 {bits} bit），公开的质量损失：{level}{fit}",
     "cmp_fit": "；显卡放得下",
     "cmp_no_fit": "；显卡放不下",
@@ -203,6 +210,8 @@ _ZH = {
     "vs_same": "相同显存下的实测对比：{text}",
     "concept": "{heading}：{excerpt}",
     "see_also": "另见「{heading}」：{excerpt}",
+    "background": "背景「{heading}」：{excerpt}",
+    "related": "相关：「{heading}」。",
     "no_kb": "这里没有可用的知识库，离线无法解释这个问题。",
     "search_failed": "知识库检索失败：{text}",
     "hello": "可以问我开源大模型的显存问题：某个模型要多少显存、你的显卡放不放得下、该跑哪个模型、选什么精度，"
@@ -290,9 +299,18 @@ def _subject_args(subject: Subject) -> dict[str, Any]:
 
 
 def _runtime(p: Parsed, precision: str) -> str:
+    if p.file_size and p.runtime == "llama.cpp" and not re.search(r"ollama|llamacpp|lm\s?studio", p.text):
+        return "generic"  # "the Q4_K_M GGUF file": its size, not what llama.cpp puts on a GPU
     if p.runtime:
         return p.runtime
-    return "llama.cpp" if catalog.resolve_format(precision).kind == "gguf" else "generic"
+    try:
+        gguf = catalog.resolve_format(precision).kind == "gguf"
+    except VramwiseError:
+        return "generic"  # an unknown format: the estimate call names it in its error
+    if p.cpu_only:
+        return "llama.cpp"
+    # "How big is the Q4_K_M file?": the whole file; llama.cpp itself keeps the token embeddings off the GPU
+    return "llama.cpp" if gguf and not p.file_size else "generic"
 
 
 def _hardware_args(p: Parsed) -> dict[str, Any]:
@@ -303,7 +321,15 @@ def _hardware_args(p: Parsed) -> dict[str, Any]:
             args["num_gpus"] = p.gpu.count
     elif p.vram_gb is not None:
         args["vram_gb"] = p.vram_gb
+    elif p.system_ram_gb is not None and (p.cpu_only or p.intent != "recommend"):
+        # CPU only: the model lives in system RAM and decodes at the RAM's bandwidth
+        args["vram_gb"] = p.system_ram_gb
+        args["bandwidth_gb_s"] = catalog_cpu_bandwidth()
     return args
+
+
+def _cpu(args: dict[str, Any]) -> bool:
+    return "bandwidth_gb_s" in args
 
 
 # ------------------------------------------------------------------------------------------------ intents
@@ -382,17 +408,27 @@ def _error(wr: _Writer, led: Ledger) -> None:
 
 
 def _estimate(p: Parsed, led: Ledger, wr: _Writer) -> None:
-    subject = p.subjects[0]
+    # "Qwen2.5-32B 和 Gemma-2-27B 各…": each named model in turn (three at most)
+    for subject in p.subjects[:3]:
+        _estimate_one(p, led, wr, subject)
+
+
+def _estimate_one(p: Parsed, led: Ledger, wr: _Writer, subject: Subject) -> None:
     if p.mode in ("full_finetune", "lora", "qlora", "finetune"):
         _training(p, led, wr, subject)
         return
-    precision = subject.precision or _native_precision(subject, p.runtime)
-    args: dict[str, Any] = {**_subject_args(subject), "precision": precision, "runtime": _runtime(p, precision)}
+    precision = subject.precision or p.unknown_precision or _native_precision(subject, p.runtime)
+    if precision == "fp8" and _native_precision(subject) == "fp8_block":
+        precision = "fp8_block"  # "DeepSeek-V3 in FP8" is its own block-scaled checkpoint
+    args: dict[str, Any] = {**_subject_args(subject), "precision": precision}
+    args |= _hardware_args(p)
+    args["runtime"] = "llama.cpp" if _cpu(args) else _runtime(p, precision)
+    if p.kv_precision:
+        args["kv_cache_precision"] = p.kv_precision
     if p.context_length:
         args["context_length"] = p.context_length
     if p.batch_size:
         args["batch_size"] = p.batch_size
-    args |= _hardware_args(p)
     if p.gpu_count_asked and p.gpu is not None:
         _solve_gpu_count(p, led, wr, subject, args)
         return
@@ -501,9 +537,21 @@ def _solve_gpu_count(p: Parsed, led: Ledger, wr: _Writer, subject: Subject, args
 def _training(p: Parsed, led: Ledger, wr: _Writer, subject: Subject) -> None:
     modes = ["full_finetune", "lora", "qlora"] if p.mode == "finetune" else [str(p.mode)]
     base: dict[str, Any] = {**_subject_args(subject), **_hardware_args(p)}
-    if subject.precision and catalog.resolve_format(subject.precision).kind == "float":
-        base["precision"] = subject.precision
-    for key, value in (("context_length", p.context_length), ("batch_size", p.batch_size)):
+    base.pop("bandwidth_gb_s", None)
+    precision = subject.precision or p.unknown_precision
+    if precision and p.mode in ("full_finetune", "lora"):
+        base["precision"] = precision  # a quantized base for full fine-tuning is refused by the tool, with why
+    elif precision and p.mode == "finetune" and catalog.resolve_format(precision).kind == "float":
+        base["precision"] = precision
+    if p.runtime in ("transformers", "generic"):
+        base["runtime"] = p.runtime
+    for key, value in (
+        ("context_length", p.context_length),
+        ("batch_size", p.batch_size),
+        ("optimizer", p.optimizer),
+        ("zero_stage", p.zero_stage),
+        ("lora_rank", p.lora_rank),
+    ):
         if value:
             base[key] = value
     calls = [(mode, led.call("estimate_memory", estimate_memory, {**base, "mode": mode})) for mode in modes]
@@ -534,7 +582,15 @@ def _training(p: Parsed, led: Ledger, wr: _Writer, subject: Subject) -> None:
                     fit = wr.fmt("mode_no_fit", where=_where(wr, call), short=short)
             wr.say("mode_line", label=wr.w["modes"][mode], total=led.quote(call, "total_bytes"), fit=fit)
     last = done[-1][1]
-    wr.say("why_train", batch=led.quote(last, "batch_size", "count"), ctx=led.quote(last, "context_length", "count"))
+    if base.get("optimizer", "adamw") == "adamw" and not base.get("zero_stage"):
+        batch, ctx = led.quote(last, "batch_size", "count"), led.quote(last, "context_length", "count")
+        wr.say("why_train", batch=batch, ctx=ctx)
+    else:  # 8-bit Adam, SGD, ZeRO: the tool's own assumption lines say which
+        shown = [
+            i for i, line in enumerate(led.get(last, "assumptions")) if line.startswith(("training:", "data parallel"))
+        ]
+        lines = [led.quote(last, f"assumptions[{i}]", "text") for i in shown]
+        wr.say("why_train_quoted", lines=("；" if wr.lang == "zh" else "; ").join(lines))
     for _, call in done:
         wr.cite_notes(call)
 
@@ -554,6 +610,8 @@ def _recommend(p: Parsed, led: Ledger, wr: _Writer) -> None:
             args[key] = value
     if p.batch_size:
         args["concurrent_users"] = p.batch_size
+    if p.min_tokens_per_s:
+        args["min_tokens_per_s"] = p.min_tokens_per_s
     call = led.call("recommend_model", recommend_model, args)
     if call is None:
         _error(wr, led)
@@ -606,6 +664,40 @@ def _recommend(p: Parsed, led: Ledger, wr: _Writer) -> None:
     wr.cite_notes(call)
 
 
+# The GGUF quants people download, high to low: the ladder for "all the quants of X".
+GGUF_LADDER = ("bf16", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "q3_k_m", "q2_k")
+# A generic "INT8" covers several recipes; a question about its quality is answered for each of them.
+FAMILIES = {"int8": ("int8", "q8_0", "gptq_int8", "bnb_int8")}
+
+
+def _ladder(p: Parsed) -> list[str] | None:
+    """The precisions to compare: those named, or a ladder through them ("all the quants", "INT8's quality")."""
+    named = weight_precisions(p)
+    if len(named) >= 2 and not p.ladder:
+        return named
+    gguf = p.runtime == "llama.cpp" or bool(re.search(r"gguf|quant|量化", p.text))
+    ladder = list(GGUF_LADDER if gguf else DEFAULT_LADDER)
+    for fmt in named:
+        for member in FAMILIES.get(fmt, (fmt,)):
+            if member not in ladder:
+                ladder.append(member)
+    if ladder == list(DEFAULT_LADDER):
+        return None  # the tool's own default ladder, sorted by size
+    return sorted(ladder, key=_bits_order)
+
+
+@cache
+def _nominal_bits() -> dict[str, float]:
+    from agent_tools.listing import list_format_rows
+
+    return {row.id: row.nominal_bits_per_weight for row in list_format_rows()}
+
+
+def _bits_order(fmt: str) -> float:
+    """Sort key, largest first: a format's nominal bits per weight."""
+    return -_nominal_bits().get(fmt, 16.0)
+
+
 def _compare(p: Parsed, led: Ledger, wr: _Writer) -> None:
     common: dict[str, Any] = {}
     for key, value in (("context_length", p.context_length), ("batch_size", p.batch_size)):
@@ -615,19 +707,26 @@ def _compare(p: Parsed, led: Ledger, wr: _Writer) -> None:
         common["gpu"] = p.gpu.gpu_id
         if p.gpu.count and p.gpu.count > 1:
             common["num_gpus"] = p.gpu.count
+    elif p.vram_gb is not None:
+        common["vram_gb"] = p.vram_gb
     if len(p.subjects) >= 2:
         _compare_models(p, led, wr, common)
         return
-    subject = p.subjects[0]
-    precisions = list(dict.fromkeys(fmt for _, fmt in p.precisions))
+    example = not p.subjects  # no model named: show the comparison on an example model
+    subject = p.subjects[0] if p.subjects else Subject((0, 0), model_id=catalog.resolve_model(MODEL_EXAMPLES[0]).id)
     args = {**_subject_args(subject), **common}
-    if len(precisions) >= 2:
+    precisions = _ladder(p)
+    if precisions:
         args["precisions"] = precisions
     call = led.call("compare_precision", compare_precision, args)
     if call is None:
         _error(wr, led)
         return
-    wr.say("cmp_intro", model=led.quote(call, "model", "text"), ctx=led.quote(call, "context_length", "count"))
+    wr.say(
+        "cmp_example" if example else "cmp_intro",
+        model=led.quote(call, "model", "text"),
+        ctx=led.quote(call, "context_length", "count"),
+    )
     for i, row in enumerate(led.get(call, "rows")):
         r = f"rows[{i}]"
         fit = ""
@@ -698,20 +797,34 @@ def _compare_models(p: Parsed, led: Ledger, wr: _Writer, common: dict[str, Any])
 _DEFINITIONAL = re.compile(
     r"what|why|stores|means|meaning|definition|是什么|存的是什么|存什么|为什么需要|含义|定义", re.I
 )
+_NOTE_LINK = re.compile(r"\]\(([a-z0-9-]+)\)")
+
+
+@cache
+def _shipped_note_ids() -> frozenset[str]:
+    try:
+        from knowledge.paths import SHIPPED_NOTES_DIR
+    except ImportError:
+        return frozenset()
+    return frozenset(path.name.split(".")[0] for path in SHIPPED_NOTES_DIR.glob("*.md"))
+
+
+_STOP_WORDS = frozenset({"what", "why", "how", "when", "which", "the", "is", "are", "does", "do", "of", "to", "gb"})
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|[。！？]")
 
 
 def excerpt_of(text: str, lang: Lang) -> str:
     """The first sentences of a passage (about 200 characters in English, 90 in Chinese), verbatim."""
     clean = clean_passage(text)
-    target, cap = (90, 240) if lang == "zh" else (200, 480)
+    target, cap = (150, 300) if lang == "zh" else (300, 600)
     for m in _SENTENCE_END.finditer(clean):
         if m.end() >= target:
             return clean[: m.end()] if m.end() <= cap else clean[:cap].rsplit(" ", 1)[0]
     return clean[:cap] if len(clean) > cap else clean
 
 
-def _concept(p: Parsed, led: Ledger, wr: _Writer, search: SearchFn | None) -> None:
+def _concept(p: Parsed, led: Ledger, wr: _Writer, search: SearchFn | None, background: bool = False) -> None:
+    """Quote the passages that explain the question; as `background` (after a calculation), the best one only."""
     if search is None:
         try:
             from knowledge.search import search_knowledge as search
@@ -729,28 +842,44 @@ def _concept(p: Parsed, led: Ledger, wr: _Writer, search: SearchFn | None) -> No
         return
     words = set(re.findall(r"[a-z0-9]+", p.text))
 
-    def rank(i: int) -> tuple[bool, bool, int]:
+    def rank(i: int) -> tuple[bool, bool, bool, int]:
         # A note whose id starts with a word of the question ('kv-cache' for "what is the KV cache") first,
-        # then sections that define or explain, then retrieval order.
-        named = passages[i]["note_id"].split("-")[0] in words
-        return (not named, not _DEFINITIONAL.search(passages[i]["heading"]), i)
+        # then sections that explain (a note's corrections to the seed articles last), then retrieval order.
+        named = passages[i]["note_id"].split("-")[0] in words - _STOP_WORDS
+        heading = passages[i]["heading"]
+        correction = bool(re.search(r"correct|更正", heading, re.I))
+        return (not named, correction, not _DEFINITIONAL.search(heading), i)
 
     order = sorted(range(len(passages)), key=rank)
+    if background:  # after a calculation: the passage that adds a note not cited yet
+        order = sorted(order, key=lambda i: passages[i]["note_id"] in wr.notes)
     chosen = [order[0]]
     for i in order[1:]:
-        if passages[i]["note_id"] != passages[chosen[0]]["note_id"]:
+        if len(chosen) < (1 if background else 2) and passages[i]["note_id"] not in {
+            passages[c]["note_id"] for c in chosen
+        }:
             chosen.append(i)
-            break
     for n, i in enumerate(chosen):
         field = f"passages[{i}]"
         excerpt = excerpt_of(passages[i]["text"], p.lang)
         wr.say(
-            "concept" if n == 0 else "see_also",
+            "background" if background else "concept" if n == 0 else "see_also",
             heading=led.quote(call, f"{field}.heading", "text"),
             excerpt=led.excerpt(call, f"{field}.text", excerpt),
         )
         passage = passages[i]
         wr.add_citation(passage["note_id"], passage["heading"], passage["source"])
+    # one more note on the topic, named but not quoted
+    related = [i for i in order if passages[i]["note_id"] not in wr.notes]
+    if related:
+        i = related[0]
+        wr.say("related", heading=led.quote(call, f"passages[{i}].heading", "text"))
+        wr.add_citation(passages[i]["note_id"], passages[i]["heading"], passages[i]["source"])
+    # notes the quoted passages themselves point to ("see [speed-and-bandwidth](speed-and-bandwidth)")
+    for i in chosen:
+        for linked in _NOTE_LINK.findall(passages[i]["text"]):
+            if linked in _shipped_note_ids():
+                wr.add_citation(linked)
 
 
 # ---------------------------------------------------------------------------------------------- answer
@@ -778,20 +907,32 @@ def answer(question: str, *, search: SearchFn | None = None) -> Answer:
     p = parse(question)
     led = Ledger()
     wr = _Writer(p.lang, led)
-    blocking = [n for n in p.needs if n.what != "gpu" or p.intent == "recommend"]
+    # A missing model or GPU stops a calculation; an explanation is given anyway, and the question asked after.
+    blocking = [
+        n
+        for n in p.needs
+        if p.intent != "concept"
+        and (n.what != "gpu" or p.intent == "recommend")
+        and not (p.subjects and n.what in ("model", "model_size"))  # size the models it knows, ask about the rest
+    ]
     if not question.strip():
         p.needs.append(Need("model", list(MODEL_EXAMPLES)))
     elif p.small_talk:
         wr.say("hello")
     elif not blocking:
-        if p.intent == "estimate":
-            _estimate(p, led, wr)
-        elif p.intent == "recommend":
-            _recommend(p, led, wr)
-        elif p.intent == "compare":
-            _compare(p, led, wr)
-        else:
-            _concept(p, led, wr, search)
+        steps = list(dict.fromkeys([p.intent, *p.also]))
+        if not p.subjects and "concept" in steps:
+            steps.remove("concept")  # a general question: the explanation first, then any example
+            steps.insert(0, "concept")
+        for n, step in enumerate(steps):
+            if step == "estimate":
+                _estimate(p, led, wr)
+            elif step == "recommend":
+                _recommend(p, led, wr)
+            elif step == "compare":
+                _compare(p, led, wr)
+            else:
+                _concept(p, led, wr, search, background=n > 0)
     needs = [_ask(wr, need, partial=bool(led.calls)) for need in p.needs]
     if wr.notes:
         wr.say("sources", notes=", ".join(f"note:{n}" for n in wr.notes))

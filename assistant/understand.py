@@ -76,6 +76,16 @@ class Parsed:
     wants_fit: bool = False
     small_talk: bool = False  # a greeting or thanks: answered with what the desk can do
     needs: list[Need] = field(default_factory=list)
+    kv_precision: str | None = None  # "KV cache in q8_0"
+    unknown_precision: str | None = None  # looks like a format name but is not one ('q4_k_z'): the tool says so
+    optimizer: str | None = None  # adamw_8bit, sgd
+    zero_stage: int | None = None
+    lora_rank: int | None = None
+    cpu_only: bool = False  # "no GPU", "纯 CPU": sized in system RAM at CPU memory bandwidth
+    min_tokens_per_s: float | None = None
+    file_size: bool = False  # asks how big the file / the weights are, not what the runtime holds
+    ladder: bool = False  # "all the quants", "各个量化档位": one model across the precision ladder
+    also: list[Intent] = field(default_factory=list)  # further things the question asks, answered after `intent`
 
     @property
     def gpu(self) -> GpuMention | None:
@@ -91,7 +101,7 @@ class Parsed:
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_ZH_NUMBER = re.compile(r"[零一二两三四五六七八九十]+(?=\s*(?:个|张|块|卡|人|位|路|台|倍|比特|bit|并发))")
+_ZH_NUMBER = re.compile(r"[零一二两三四五六七八九十]+(?=\s*(?:个|张|块|卡|人|位|路并发|路请求|台|倍|比特|bit|并发))")
 # Chinese (and nickname) family names -> the Latin family word the model pattern knows.
 _ZH_FAMILIES = (
     ("通义千问", " qwen "),
@@ -105,7 +115,9 @@ _ZH_FAMILIES = (
 )
 _FAMILY_WORDS = ("llama", "qwen", "deepseek", "mistral", "mixtral", "gemma", "tinyllama", "chatglm", "baichuan")
 _TYPOS = {"lama": "llama", "llma": "llama", "lamma": "llama", "quen": "qwen", "qwn": "qwen", "qwem": "qwen"}
-_NOT_TYPOS = frozenset({"ollama", "lmstudio", "vllm", "alpaca", "camel", "gamma", "drama", "llamacpp", "deep", "seek"})
+_NOT_TYPOS = frozenset(
+    {"ollama", "lmstudio", "vllm", "alpaca", "camel", "gamma", "drama", "llamacpp", "deep", "seek", "deepspeed"}
+)
 
 
 def detect_language(text: str) -> Lang:
@@ -140,6 +152,7 @@ def normalise(question: str) -> str:
     for zh, latin in _ZH_FAMILIES:
         text = text.replace(zh, latin)
     text = text.replace("deep seek", "deepseek")
+    text = re.sub(r"llama[\s.\-_]?cpp", "llamacpp", text)  # the runtime, not a Llama model
     return re.sub(r"(?<![a-z])[a-z]{3,}(?![a-z])", _fix_typo, text)
 
 
@@ -147,7 +160,7 @@ def normalise(question: str) -> str:
 
 _VARIANTS = ("coder", "distill", "nemo", "small")
 _MODEL_RE = re.compile(
-    r"(?<![a-z0-9])(?P<fam>tinyllama|llama|qwen|(?:deepseek|ds)(?![a-qs-uw-z])|mixtral|mistral|gemma|phi|chatglm"
+    r"(?<![a-z0-9])(?P<fam>tinyllama|llama(?!cpp)|qwen|(?:deepseek|ds)(?![a-qs-uw-z])|mixtral|mistral|gemma|phi|chatglm"
     r"|glm|yi(?![a-z])|gpt[\s\-_]?oss|baichuan)"
     r"[\s\-_:]*(?P<ver>v?\d+(?:\.\d+)?(?![\d.]|\s*b(?![a-z])|x\d)|r1)?"
     r"(?P<mods>(?:[\s\-_:]*(?:coder|instruct|chat|it|distill|蒸馏版?|qwen|llama|nemo|small|mini|medium|base|moe)"
@@ -297,6 +310,9 @@ def _models(parsed: Parsed) -> list[tuple[int, int]]:
             continue
         parsed.subjects.append(Subject((m.start(), m.end()), params_b=float(m.group("n")) / 10))
         taken.append((m.start(), m.end()))
+    if any(s.model_id for s in parsed.subjects):
+        # "13B/14B 的 4bit…Qwen2.5-14B 的 Q4_K_M…": a named model is the subject; bare sizes are talk around it
+        parsed.subjects = [s for s in parsed.subjects if s.model_id]
     parsed.subjects.sort(key=lambda s: s.span)
     return taken
 
@@ -346,6 +362,32 @@ def _gpu_key(words: list[str]) -> GpuEntry | None:
     return hit
 
 
+_MEM_TOKEN = re.compile(r"^(\d+(?:\.\d+)?)g(?:b|ib)?$")
+
+
+def _memory_tokens(tokens: list[tuple[str, int, int]]) -> dict[int, tuple[float, int]]:
+    """Token index -> (GB, tokens it spans) for '24gb', '24g', '24 gb'."""
+    found: dict[int, tuple[float, int]] = {}
+    for k, (word, _, _) in enumerate(tokens):
+        m = _MEM_TOKEN.match(word)
+        if m:
+            found[k] = (float(m.group(1)), 1)
+        elif re.fullmatch(r"\d+(?:\.\d+)?", word) and k + 1 < len(tokens) and tokens[k + 1][0] in ("g", "gb", "gib"):
+            found[k] = (float(word), 2)
+    return found
+
+
+def _memory_near(memory: dict[int, tuple[float, int]], i: int, j: int) -> float | None:
+    """GB written just before tokens[i:j] ('a 40 GB A100', '8GB 内存的 M1') or just after ('M3 Pro with 36GB')."""
+    for k in range(i - 1, max(-1, i - 4), -1):
+        if k in memory and k + memory[k][1] <= i:
+            return memory[k][0]
+    for k in range(j, j + 4):
+        if k in memory:
+            return memory[k][0]
+    return None
+
+
 def _count_near(text: str, start: int, end: int) -> int | None:
     before, after = text[max(0, start - 14) : start], text[end : end + 10]
     if re.search(r"双\s*(?:卡|显卡|路)?\s*$", before) or re.match(r"^s?\s*双卡", after):
@@ -375,9 +417,13 @@ def _gpus(parsed: Parsed) -> None:
             tokens += [(split.group(1), start, cut), (split.group(2), cut, m.end())]
         else:
             tokens.append((word, start, m.end()))
+    memory = _memory_tokens(tokens)
     i = 0
     while i < len(tokens):
         hit = None
+        if i in memory or tokens[i][0] == "a":  # '40 gb' is a size, 'a 40 gb a100' is not an A40
+            i += 1
+            continue
         for length in (4, 3, 2, 1):
             if i + length > len(tokens):
                 continue
@@ -387,6 +433,10 @@ def _gpus(parsed: Parsed) -> None:
             hit = _gpu_key(words)
             if hit is not None:
                 break
+        if hit is not None:
+            gb = _memory_near(memory, i, i + length)
+            sized = _gpu_key([t[0] for t in tokens[i : i + length]] + [f"{gb:g}g"]) if gb else None
+            hit = sized or hit
         if hit is None:
             for length in (2, 1):
                 words = [t[0] for t in tokens[i : i + length]]
@@ -395,12 +445,17 @@ def _gpus(parsed: Parsed) -> None:
                     continue
                 sized = {g.id: g for k, g in _gpu_index().items() if re.fullmatch(re.escape(chip) + r"\d+g", k)}
                 if len(sized) > 1 and not parsed.gpus:
+                    gb = _memory_near(memory, i, i + length)
+                    hit = _gpu_index().get(f"{chip}{gb:g}g") if gb else None
+                    if hit is not None:
+                        break
                     by_memory = sorted(sized.values(), key=lambda g: g.memory_bytes)
                     parsed.needs.append(Need("gpu_memory", [g.aliases[0] for g in by_memory]))
                     i += length - 1
                     break
-            i += 1
-            continue
+            if hit is None:
+                i += 1
+                continue
         start, end = tokens[i][1], tokens[i + length - 1][2]
         parsed.gpus.append(GpuMention((start, end), hit.id, _count_near(text, start, end)))
         i += length
@@ -419,6 +474,7 @@ _RUNTIMES = (
     (re.compile(r"ollama|llama\.?cpp|lm\s?studio|gguf"), "llama.cpp"),
     (re.compile(r"vllm|sglang"), "vllm"),
     (re.compile(r"transformers|hugging\s?face|bitsandbytes"), "transformers"),
+    (re.compile(r"(?<![a-z])serv(?:e|ed|ing)(?![a-z])|推理服务"), "vllm"),  # serving many users: vLLM's profile
 )
 _BITS_BY_RUNTIME = {
     "llama.cpp": {2: "q2_k", 3: "q3_k_m", 4: "q4_k_m", 5: "q5_k_m", 6: "q6_k", 8: "q8_0", 16: "fp16", 32: "fp32"},
@@ -426,9 +482,10 @@ _BITS_BY_RUNTIME = {
     "transformers": {4: "bnb_nf4", 8: "bnb_int8", 16: "bf16", 32: "fp32"},
 }
 _PRECISION_PATTERNS = (
-    re.compile(r"(?<![a-z0-9])(iq4_(?:xs|nl)|q[2-8]_k_[sml]|q[2-8]_k|q[4-8]_[01]|q[2-8]k[sml])(?![a-z0-9])"),
+    re.compile(r"(?<![a-z0-9])((?:gptq|awq)[\s\-_]*(?:int)?[48](?:[\s-]?bits?)?)(?![a-z0-9])"),
+    re.compile(r"(?<![a-z0-9])(iq4_(?:xs|nl)|q[2-8]_k_[sml]|q[2-8]_k|q[4-8]_[01]|q[2-8]k[sml])(?![a-z0-9_])"),
     re.compile(
-        r"(?<![a-z0-9])(fp32|fp16|bf16|fp8|float16|bfloat16|float32|int8|int4|awq|gptq|nf4|mxfp4|w8a16"
+        r"(?<![a-z0-9])(fp32|fp16|bf16|fp8|f16|f32|float16|bfloat16|float32|int8|awq|gptq|nf4|mxfp4|w8a16"
         r"|bnb[_-]?(?:int8|nf4))(?![a-z0-9])"
     ),
     re.compile(r"(?<![a-z0-9_])(q[2-8])(?![a-z0-9_])"),
@@ -436,7 +493,16 @@ _PRECISION_PATTERNS = (
 )
 _WORD_FORMATS = {"半精度": "fp16", "half precision": "fp16", "half-precision": "fp16", "单精度": "fp32"}
 _WORD_FORMATS |= {"全精度": "fp32", "full precision": "fp32", "full-precision": "fp32"}
-_BITS = re.compile(r"(?<![\d.])(\d{1,2})\s*-?\s*(?:bits?|位|比特)(?![a-z])")
+_BITS = re.compile(r"(?<![\d.a-z])(?:(\d{1,2})\s*-?\s*(?:bits?|位|比特)(?![a-z])|int(4)(?![a-z0-9]))")
+# Something written like a format name that the catalog does not know ('q4_k_z', 'fp6'): passed to the tool as
+# written, so the answer is the tool's error with its did-you-mean rather than a silent default.
+_FORMAT_LIKE = re.compile(r"(?<![a-z0-9])(i?q\d(?:_[a-z0-9]+)+|fp\d{1,2}|bf\d{1,2}|int\d{1,2})(?![a-z0-9])")
+_KV_WORD = re.compile(r"kv[\s\-_]*(?:cache|缓存)?|k/v|键值缓存")
+_OPTIMIZERS = (
+    (re.compile(r"(?:8[\s-]?bit|8位|8比特)\s*adam\w*|adam\w*[\s_-]*8[\s_-]?bit|bnb\s*adam"), "adamw_8bit"),
+    (re.compile(r"(?<![a-z])sgd(?![a-z])"), "sgd"),
+    (re.compile(r"(?<![a-z])adamw?(?![a-z0-9_])"), "adamw"),
+)
 
 
 def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
@@ -452,6 +518,9 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
             if not free(span):
                 continue
             word = m.group(1)
+            vendor = re.match(r"(gptq|awq)\W*(?:int)?([48])", word)
+            if vendor:
+                word = f"{vendor.group(1)}_int{vendor.group(2)}"
             try:
                 fmt = _WORD_FORMATS.get(word) or catalog.resolve_format(word).id
             except VramwiseError:
@@ -460,16 +529,33 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
     bits_map = _BITS_BY_RUNTIME.get(parsed.runtime or "llama.cpp", _BITS_BY_RUNTIME["llama.cpp"])
     for m in _BITS.finditer(text):
         span = (m.start(), m.end())
-        fmt = bits_map.get(int(m.group(1)))
+        fmt = bits_map.get(int(m.group(1) or m.group(2)))
         if fmt and free(span):
             found.append((span, fmt))
-    parsed.precisions = sorted(found)
+    for m in _FORMAT_LIKE.finditer(text):
+        if free((m.start(), m.end())) and parsed.unknown_precision is None:
+            parsed.unknown_precision = m.group(1)
+    # A precision right after "KV cache" (or right before it) is the cache's, not the weights'.
+    weights: list[tuple[tuple[int, int], str]] = []
+    for span, fmt in sorted(found):
+        after = re.search(r"(?:" + _KV_WORD.pattern + r")[^,.;，。？?]{0,12}$", text[max(0, span[0] - 24) : span[0]])
+        before = re.match(r"\s*(?:" + _KV_WORD.pattern + ")", text[span[1] :])
+        if (after or before) and parsed.kv_precision is None:
+            try:
+                parsed.kv_precision = catalog.resolve_kv_format(fmt)[0]
+                continue
+            except VramwiseError:
+                pass
+        weights.append((span, fmt))
+    parsed.precisions = weights
 
 
 _CONTEXT_PATTERNS = (
+    re.compile(r"(?<![\d.])(\d{2,7})\s*(?:长度|长的|-?token[\s-]*(?:long|sequences?|samples?))"),
+    re.compile(r"(?:sequence|seq|序列|样本)\s*(?:length|len|长度)?\s*(?:of|=|:|是|为)?\s*(\d{2,7}k?)(?![\d.])"),
     re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s*[km])(?:\s*(?:tokens?|context|ctx|上下文|token|词元))"),
     re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s*k)(?![a-z])"),
-    re.compile(r"(?<![\d.])(\d{3,7})\s*(?:个\s*)?(?:tokens?|词元)(?!\s*/|\s*per|\s*每秒|\s*每)"),
+    re.compile(r"(?<![\d.])(\d{3,7})\s*(?:个\s*)?(?:tokens?|词元)(?![a-z])(?!\s*/|\s*per|\s*每秒|\s*每)"),
     re.compile(r"(?:context|上下文|ctx)(?:\s*(?:length|window|长度|窗口))?\s*(?:of|=|:|是|为|开到|到|设为)?\s*(\d+k?)"),
 )
 _BATCH_PATTERNS = (
@@ -482,19 +568,55 @@ _BATCH_PATTERNS = (
     re.compile(r"(?<![\d.])(\d+)\s*concurrent"),
 )
 _VRAM = (
-    re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:显存|vram|of vram|gpu memory|video memory)"),
+    re.compile(
+        r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:显存|vram|of vram|gpu memory|video memory"
+        r"|(?:graphics\s+)?(?:card|gpu)s?(?![a-z])|显卡|卡)"
+    ),
     re.compile(r"(?:显存|vram)\s*(?:是|有|只有|=|:)?\s*(\d+(?:\.\d+)?)\s*g"),
+    re.compile(r"(?:进|放进|装进|塞进|fit (?:in|into|on)|into)\s*(?:an?\s+)?(\d+(?:\.\d+)?)\s*g(?:b|ib)?(?![a-z])"),
 )
-_RAM = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:内存|ram|system memory)")
+_RAM = (
+    re.compile(
+        r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:of\s+)?(?:(?:dual|quad)[\s-]channel\s*|双通道\s*)?"
+        r"(?:ddr\d(?:[\s-]\d{4})?\s*)?(?:内存|ram|system memory|ddr\d)"
+    ),
+    re.compile(r"(?:内存|ram)\s*(?:是|有|只有|=|:)?\s*(\d+(?:\.\d+)?)\s*g"),
+)
+_CPU_ONLY = re.compile(
+    r"纯\s*cpu|cpu[\s-]*only|only (?:a |the )?cpu|no (?:gpu|graphics card|dedicated gpu)|without (?:a |any )?gpu|"
+    r"没有\s*(?:独立)?\s*(?:显卡|gpu)|无\s*(?:独立)?\s*显卡|不用\s*(?:显卡|gpu)|只有\s*cpu|on (?:a |the )?cpu|cpu\s*上"
+)
+_SPEED_FLOOR = (
+    re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:个\s*)?(?:tokens?|tok|t)\s*(?:/\s*s(?:ec)?|per second|每秒|/秒)"),
+    re.compile(r"每秒\s*(?:至少|超过|能有|能到|要有)?\s*(\d+(?:\.\d+)?)\s*(?:个)?\s*(?:tokens?|词元|字)"),
+)
+_ZERO = re.compile(r"zero[\s\-_]*(?:stage)?[\s\-_]*([123])(?!\d)|([123])\s*阶段?\s*zero")
+_LORA_RANK = re.compile(r"(?:rank|秩|(?<![a-z])r)\s*(?:=|:|of|为|是)?\s*(\d{1,4})(?![\d.])")
+_FILE_SIZE = re.compile(
+    r"文件|file|how big|size of|(?<![a-z])sized?(?![a-z])|多大|多少字节|how many bytes|权重大约|"
+    r"weights? (?:take|are|is)"
+)
+_LADDER = re.compile(
+    r"各种|各个|所有|每种|每个量化|各档|不同的?\s*(?:量化|精度)|档位|一路量化|"
+    r"all (?:the )?(?:quants|quantizations|precisions)|each (?:quant|precision)|every (?:quant|precision)|"
+    r"(?:different|various|smaller|lower) (?:quants?|quantizations?|precisions?)|quant(?:ization)? levels?|ladder|"
+    r"all the way down"
+)
+_QUALITY = re.compile(r"quality|accuracy|hurts?|degrad|lossy|质量|精度损失|掉点|掉精度|效果")
+_TEAM = re.compile(r"team of (\d+)|(\d+) of us|(\d+)\s*(?:名|位)?\s*(?:同事|员工)")
 _TASKS = (
     ("code", re.compile(r"cod(?:e|ing)|program|编程|写代码|代码|coder")),
     ("reasoning", re.compile(r"math|数学|reasoning|逻辑")),
     ("rag", re.compile(r"\brag\b|知识库|检索|retrieval")),
     ("long_context", re.compile(r"long[\s-]context|长文本|长上下文|long documents")),
     ("multilingual", re.compile(r"translat|翻译|multilingual|多语言")),
-    ("edge", re.compile(r"手机|phone|edge device|树莓派|raspberry")),
+    ("edge", re.compile(r"手机|phone|(?<![a-z])edge(?![a-z])|边缘|端侧|嵌入式|on[\s-]device|树莓派|raspberry|jetson")),
     ("chat", re.compile(r"\bchat|聊天|对话|assistant|助手")),
 )
+
+
+def _spans(patterns: tuple[re.Pattern[str], ...], text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for pattern in patterns for m in pattern.finditer(text)]
 
 
 def _first_int(patterns: tuple[re.Pattern[str], ...], text: str, parse: type = int) -> int | None:
@@ -515,7 +637,7 @@ def _mode(text: str) -> ModeWord | None:
         return "qlora"
     if re.search(r"(?<![a-z])lora(?![a-z])", text):
         return "qlora" if re.search(r"4\s*-?\s*(?:bit|位|比特)|nf4|int4", text) else "lora"
-    if re.search(r"full[\s-]*(?:fine[\s-]*tun|finetun|param)|全参|全量", text):
+    if re.search(r"full(?:y)?[\s-]*(?:fine[\s-]*tun|finetun|param|train)|全参|全量", text):
         return "full_finetune"
     if re.search(r"fine[\s-]*tun|finetun|微调|训练|(?<![a-z])train(?:ing)?(?![a-z])|(?<![a-z])sft(?![a-z])", text):
         return "finetune"
@@ -525,12 +647,21 @@ def _mode(text: str) -> ModeWord | None:
 # ------------------------------------------------------------------------------------------------ intent
 
 _CONCEPT = re.compile(
-    r"what(?:'s| is| are| does)|explain|meaning of|(?<![a-z])why|difference between|how does|define|"
-    r"什么是|是什么|啥是|什么意思|啥意思|为什么|为啥|区别|原理|解释|介绍一下|怎么理解|是啥"
+    r"what(?:'s| is| are| does| happens)|explain|meaning of|(?<![a-z])why|difference between|how does|define|"
+    r"how (?:do i|to|can i) (?:compute|calculate|work out|estimate)|formula|rule of thumb|"
+    r"is (?:that|this|it) (?:right|true)|"
+    r"as some say|(?<![a-z])supports?(?![a-z])|how many layers|kv heads|fact sheet|good rule|because|always|"
+    r"is there an?(?![a-z])|how many parameters|do i get|unified memory|double the speed|"
+    r"什么是|是什么|啥是|什么意思|啥意思|为什么|为啥|为何|区别|原理|解释|介绍一下|怎么理解|是啥|公式|对吗|对不对|是不是|"
+    r"真的吗|是真的|怎么算|如何计算|怎么计算|有什么影响|影响|支持|多少层|几层|kv\s*头|参数表|漏了什么|分别|因为|"
+    r"总是|一定|指数|有没有|统一内存|能用多少|还有哪些|除了|选哪个|估算|常数|constant|approximat"
 )
 _RECOMMEND = re.compile(
-    r"what can i run|what (?:models?|llms?) (?:can|should|could|fits?|to)|which (?:models?|llms?)|recommend|suggest|"
-    r"best (?:models?|llms?)|能跑什么|跑什么|跑啥|什么模型|哪个模型|啥模型|哪些模型|推荐|适合|选什么|选哪个"
+    r"what can (?:i|we) (?:actually )?(?:run|use)|what (?:models?|llms?) (?:can|should|could|fits?|to)|"
+    r"which (?:models?|llms?)|recommend|suggest|best (?:[\w-]+ ){0,2}(?:models?|llms?)|strongest|most capable|"
+    r"what (?:llm|model|should (?:i|we) (?:run|use|pick))|qualify|(?<![a-z])usable|"
+    r"(?:would|should|do) you (?:pick|choose)|"
+    r"能跑什么|跑什么|跑啥|什么模型|哪个模型|啥模型|哪些模型|推荐|适合|选什么|可选|用什么模型"
 )
 _COMPARE = re.compile(
     r"better|worse|(?<![a-z])vs\.?(?![a-z])|versus|(?<![a-z])or(?![a-z])|compare|comparison|哪个好|哪个更|还是|对比|比较|更好|不如|划算"
@@ -547,30 +678,73 @@ _FIT = re.compile(
 _SMALL_TALK = re.compile(r"^\W*(?:hi|hello|hey|thanks?|thank you|你好|您好|嗨|谢谢|多谢|help|帮助)\W*$")
 
 
-def _intent(p: Parsed) -> Intent:
+def weight_precisions(p: Parsed) -> list[str]:
+    """The distinct weight formats the question names, in order."""
+    return list(dict.fromkeys(fmt for _, fmt in p.precisions))
+
+
+def _intent(p: Parsed) -> tuple[Intent, list[Intent]]:
+    """What to answer first, and what else the question asks (answered after it)."""
     text = p.text
     hardware = bool(p.gpus) or p.vram_gb is not None or p.system_ram_gb is not None
     concept = bool(_CONCEPT.search(text))
     recommend = bool(_RECOMMEND.search(text))
     compare = bool(_COMPARE.search(text))
-    if compare and (len(p.subjects) >= 2 or (len(p.subjects) == 1 and len(p.precisions) >= 2)):
-        return "compare"
+    precisions = weight_precisions(p)
+    training = p.mode is not None
+    also: list[Intent] = ["concept"] if concept else []
+    if len(p.subjects) >= 2 and (compare or all(s.precision for s in p.subjects[:2])):
+        return "compare", also
+    if len(p.subjects) == 1 and not training and (len(precisions) >= 2 or p.ladder):
+        return "compare", also
     if p.subjects:
+        if recommend and hardware:
+            return "estimate", ["recommend"]
         if concept and not (_SIZING.search(text) or p.context_length or p.precisions or hardware):
-            return "concept"
-        return "compare" if compare and p.precisions and not hardware else "estimate"
-    if any(n.what == "model_size" or n.what == "model" for n in p.needs):
-        return "estimate"
-    if concept and not recommend:
-        return "concept"
-    if recommend or hardware:
-        return "recommend"
-    if _SIZING.search(text) and not concept:
-        return "estimate"
-    return "concept"
+            return "concept", []
+        return "estimate", also
+    if any(n.what in ("model_size", "model") for n in p.needs):
+        return ("concept", []) if concept else ("estimate", [])
+    if recommend and (hardware or not concept):
+        return "recommend", []
+    asks_model = re.search(r"(?<![a-z])(?:models?|llms?)(?![a-z])|模型|what works", text)
+    if hardware and not concept and not precisions and (_FIT.search(text) or asks_model or len(text) < 30):
+        return "recommend", []
+    if not training and (len(precisions) >= 2 or (p.ladder and (precisions or _QUALITY.search(text)))):
+        return "compare", ["concept"]  # no model named: an example model, and the note that explains it
+    if not training and precisions and _QUALITY.search(text) and re.search(r"quant|量化", text):
+        return "compare", ["concept"]
+    return "concept", []
 
 
 # ------------------------------------------------------------------------------------------------- parse
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    for a, b in sorted(spans, reverse=True):
+        text = text[:a] + " " * (b - a) + text[b:]
+    return text
+
+
+def _training_options(p: Parsed) -> list[tuple[int, int]]:
+    """Optimizer, ZeRO stage and LoRA rank; returns their spans (so '8-bit Adam' is not an 8-bit model)."""
+    spans: list[tuple[int, int]] = []
+    for pattern, name in _OPTIMIZERS:
+        m = pattern.search(p.text)
+        if m:
+            p.optimizer = name
+            spans.append((m.start(), m.end()))
+            break
+    m = _ZERO.search(p.text)
+    if m:
+        p.zero_stage = int(m.group(1) or m.group(2))
+        spans.append((m.start(), m.end()))
+    if re.search(r"lora", p.text):
+        m = _LORA_RANK.search(p.text)
+        if m:
+            p.lora_rank = int(m.group(1))
+            spans.append((m.start(), m.end()))
+    return spans
 
 
 def parse(question: str) -> Parsed:
@@ -579,29 +753,46 @@ def parse(question: str) -> Parsed:
     p = Parsed(question=question, text=text, lang=detect_language(question))
     p.runtime = next((rt for pattern, rt in _RUNTIMES if pattern.search(text)), None)
     _gpus(p)
-    taken = _models(p) + [g.span for g in p.gpus]
+    taken = _models(p) + [g.span for g in p.gpus] + _training_options(p)
+    speed = [m for pattern in _SPEED_FLOOR for m in pattern.finditer(text)]
+    if speed:
+        p.min_tokens_per_s = float(speed[0].group(1))
+        taken += [(m.start(), m.end()) for m in speed]
     _precisions(p, taken)
-    free_text = text
-    for a, b in sorted(taken, reverse=True):
-        free_text = free_text[:a] + " " * (b - a) + free_text[b:]
+    free_text = _blank(text, taken + [span for span, _ in p.precisions])
     p.context_length = _first_int(_CONTEXT_PATTERNS, free_text, parse_tokens)
     p.batch_size = _first_int(_BATCH_PATTERNS, free_text)
+    team = _TEAM.search(free_text)
+    if team and p.batch_size is None:
+        p.batch_size = int(next(g for g in team.groups() if g))
+    p.cpu_only = bool(_CPU_ONLY.search(text)) and not p.gpus
     if not p.gpus:
-        vram = _first_int(_VRAM, free_text, float)
+        ram = _first_int(_RAM, free_text, float)
+        vram = None if p.cpu_only else _first_int(_VRAM, _blank(free_text, _spans(_RAM, free_text)), float)
         p.vram_gb = float(vram) if vram else None
-        ram = _RAM.search(free_text)
         if ram and p.vram_gb is None:
-            p.system_ram_gb = float(ram.group(1))
+            p.system_ram_gb = float(ram)
+    p.file_size = bool(_FILE_SIZE.search(text)) and not p.gpus and p.vram_gb is None
+    p.ladder = bool(_LADDER.search(text))
     p.mode = _mode(text)
     p.task = next((task for task, pattern in _TASKS if pattern.search(text)), None)
     p.wants_fit = bool(_FIT.search(text))
     p.small_talk = bool(_SMALL_TALK.match(text))
     _assign_precisions(p)
-    p.intent = _intent(p)
+    p.intent, p.also = _intent(p)
     hardware = bool(p.gpus) or p.vram_gb is not None or p.system_ram_gb is not None
     if p.intent == "recommend" and not hardware and not any(n.what == "gpu_memory" for n in p.needs):
         p.needs.append(Need("gpu", list(GPU_EXAMPLES)))
-    if p.intent == "estimate" and not p.subjects and not any(n.what.startswith("model") for n in p.needs):
+    if (
+        p.intent == "concept"
+        and not p.subjects
+        and _SIZING.search(p.text)
+        and not _CONCEPT.search(p.text)
+        and len(p.text) <= 60  # "how much VRAM do I need?"; longer questions are about the idea
+        and not any(n.what.startswith("model") for n in p.needs)
+        and not p.small_talk
+    ):
+        p.intent = "estimate"  # "how much VRAM do I need?": a calculation with the model missing: ask for it
         p.needs.append(Need("model", list(MODEL_EXAMPLES)))
     asks_fit = p.wants_fit or p.gpu_count_asked
     if (

@@ -355,8 +355,28 @@ def judge_answer(case: Case, view: AnswerView) -> list[ev.Check]:
         )
         return checks
     if case.assistant == "full":
-        checks += judge_tool_result(case, done[-1].result, None)
+        checks += judge_tool_result(case, _about_the_subject(case, done).result, None)
     return checks + view.provenance
+
+
+def _about_the_subject(case: Case, done: list[ToolRun]) -> ToolRun:
+    """Of several calls to the case's tool ("Qwen2.5-7B bf16 or Qwen2.5-14B q8_0?" sizes both), the one about the
+    model the case is about; else the last."""
+    want = getattr(case, "args", {}).get("model")
+    if want:
+        from agent_tools import catalog
+
+        def model_id(name: Any) -> str | None:
+            try:
+                return catalog.resolve_model(str(name)).id
+            except Exception:
+                return None
+
+        target = model_id(want)
+        about = [c for c in done if c.args.get("model") and model_id(c.args["model"]) == target]
+        if about:
+            return about[-1]
+    return done[-1]
 
 
 # ------------------------------------------------------------------------------------------ offline view
@@ -406,7 +426,8 @@ def view_offline_answer(answer: Any) -> AnswerView:
     results: list[dict[str, Any] | None] = []
     for call in answer.tool_calls:
         result = rerun_tool(call.tool, dict(call.args)) if call.ok else None
-        results.append(result)
+        # a refused call's figures (if any) are quoted from its error message
+        results.append(result if call.ok else {"error": call.error})
         runs.append(ToolRun(call.tool, dict(call.args), call.ok, result, call.error))
     return AnswerView(
         text=answer.text,

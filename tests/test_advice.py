@@ -114,3 +114,12 @@ def test_compare_checks_fit_on_a_gpu() -> None:
     r = compare_precision(model="llama 3.3 70b", gpu="RTX 4090", precisions=["bf16", "q4_k_m", "q2_k"])
     assert all(row.fits is False for row in r.rows)
     assert "no precision fits" in r.verdict
+
+
+def test_compare_precision_checks_fit_against_a_memory_size_when_no_gpu_is_named():
+    result = compare_precision(model="Mixtral 8x7B", precisions=["q4_k_m", "q2_k"], vram_gb=24)
+    fits = {row.precision: row.fits for row in result.rows}
+    assert fits["q4_k_m"] is False  # ~26-28 GB of weights do not go into 24 GiB
+    assert "24 GiB" in result.verdict
+    with pytest.raises(ValueError, match="not both"):
+        compare_precision(model="Mixtral 8x7B", gpu="RTX 4090", vram_gb=24)

@@ -78,7 +78,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
         {"models": ["Qwen/Qwen2.5-7B-Instruct"], "mode": "qlora", "gpus": ["rtx-4090"]},
     ),
     ("微调 lamma3 8b 要多少显存", "estimate", {"models": ["meta-llama/Meta-Llama-3-8B-Instruct"], "mode": "finetune"}),
-    ("14b 的 int4 和 7b 的 fp16 哪个好", "compare", {"models": ["14B", "7B"], "precision": ["gptq_int4", "fp16"]}),
+    ("14b 的 int4 和 7b 的 fp16 哪个好", "compare", {"models": ["14B", "7B"], "precision": ["q4_k_m", "fp16"]}),
     ("qwen2.5 14b 用 q4 还是 q8", "compare", {"models": [QWEN25_14B], "precision": ["q4_k_m", "q8_0"]}),
     ("128k上下文 llama 3.1 8b 的kv cache 多大", "estimate", {"context_length": 131072}),
     (
@@ -96,7 +96,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
         "estimate",
         {"models": [LLAMA3_70B], "gpus": ["rtx-3090"], "num_gpus": 2, "precision": ["q4_k_m"]},
     ),
-    ("is 14B int4 better than 7B fp16", "compare", {"models": ["14B", "7B"], "precision": ["gptq_int4", "fp16"]}),
+    ("is 14B int4 better than 7B fp16", "compare", {"models": ["14B", "7B"], "precision": ["q4_k_m", "fp16"]}),
     (
         "fine-tune llama 3 8b with qlora on a 3090?",
         "estimate",
@@ -363,7 +363,12 @@ def test_model_mentions_resolve_through_the_catalog(mention, model_id):
         ("4-bit with vllm", "awq_int4"),
         ("8位", "q8_0"),
         ("四位量化", "q4_k_m"),
-        ("int4", "gptq_int4"),
+        ("int4", "q4_k_m"),  # a bare "int4" means 4-bit: the runtime's usual 4-bit format
+        ("int4 with vllm", "awq_int4"),
+        ("gptq-int4", "gptq_int4"),
+        ("awq 4bit", "awq_int4"),
+        ("kv cache q8_0", None),  # the cache's precision, not the weights'
+        ("8-bit adam", None),  # the optimizer's
         ("Q5_K_M", "q5_k_m"),
         ("半精度", "fp16"),
         ("bf16", "bf16"),
@@ -372,7 +377,7 @@ def test_model_mentions_resolve_through_the_catalog(mention, model_id):
 )
 def test_precision_words(question, precision):
     parsed = parse(f"llama 3 8b {question}")
-    assert [fmt for _, fmt in parsed.precisions] == [precision]
+    assert [fmt for _, fmt in parsed.precisions] == ([precision] if precision else [])
 
 
 @pytest.mark.parametrize(
@@ -406,6 +411,123 @@ def test_context_and_concurrency(question, context, batch):
 )
 def test_mode_words(question, mode):
     assert parse(question).mode == mode
+
+
+@pytest.mark.parametrize(
+    ("question", "field", "value"),
+    [
+        ("llama 3.1 8b 32k, kv cache in q8_0", "kv_precision", "q8_0"),
+        ("fp8 kv cache for llama 3.1 8b", "kv_precision", "fp8"),
+        ("Mistral 7B full fine-tune with 8-bit Adam", "optimizer", "adamw_8bit"),
+        ("8 张 A100 用 ZeRO-3 全量微调 llama 3.1 8b", "zero_stage", 3),
+        ("qlora llama 3.1 8b rank 32", "lora_rank", 32),
+        ("qlora llama 65b, 512 长度的样本", "context_length", 512),
+        ("纯 CPU 跑 qwen2.5 1.5b，32GB 双通道 DDR5-5600 内存", "system_ram_gb", 32.0),
+        ("No GPU, just a desktop with 32GB of DDR5", "cpu_only", True),
+        ("4090 上想要每秒 60 个 token 以上", "min_tokens_per_s", 60.0),
+        ("at least 20 tokens/s on my mac", "min_tokens_per_s", 20.0),
+        ("Our team of 4 wants to share one 4090", "batch_size", 4),
+        ("8 GB card, what can I run?", "vram_gb", 8.0),
+        ("Mixtral 8x7B 4bit 能进 24G 吗", "vram_gb", 24.0),
+        ("How big is the Llama 3.1 8B Q8_0 GGUF?", "file_size", True),
+        ("Llama 3.1 8B 各种 GGUF 量化占几 bit", "ladder", True),
+        ("Qwen2.5 7B at q4_k_z precision?", "unknown_precision", "q4_k_z"),
+    ],
+)
+def test_options_people_state_in_passing(question, field, value):
+    assert getattr(parse(question), field) == value
+
+
+@pytest.mark.parametrize(
+    ("question", "gpu"),
+    [
+        ("does it fit a 40 GB A100?", "a100-40gb-sxm"),  # not an A40: 'a 40' is an article and a size
+        ("On a 64 GB M3 Max", "apple-m3-max-64gb"),  # the size before the chip
+        ("8GB 内存的 M1 MacBook", "apple-m1-8gb"),
+        ("MacBook Pro M3 Pro with 36GB unified memory", "apple-m3-pro-36gb"),
+    ],
+)
+def test_a_memory_size_next_to_a_gpu_picks_that_variant(question, gpu):
+    assert [g.gpu_id for g in parse(question).gpus] == [gpu]
+
+
+def test_llama_cpp_is_a_runtime_not_a_llama_model():
+    parsed = parse("3090 上用 llama.cpp 跑 Llama 2 13B Q4_0")
+    assert parsed.runtime == "llama.cpp"
+    assert [s.model_id for s in parsed.subjects] == ["meta-llama/Llama-2-13b-chat-hf"]
+
+
+def test_a_named_model_wins_over_sizes_mentioned_around_it():
+    parsed = parse("13B/14B 的 4bit 模型要 16G 吗？Qwen2.5-14B 的 Q4_K_M 在 12G 的 3060 上跑 8k 可以吗？")
+    assert [s.model_id for s in parsed.subjects] == [QWEN25_14B]
+
+
+@pytest.mark.parametrize(
+    ("question", "intent", "also"),
+    [
+        ("Qwen2.5-14B: memory at bf16, Q8_0, Q4_K_M and Q2_K?", "compare", []),  # one model, several formats
+        ("Llama 3.1 8B 各种 GGUF 量化要多少显存", "compare", []),  # the ladder
+        ("fp16 和 bf16 哪个更省显存？", "compare", ["concept"]),  # no model: the note, then an example model
+        ("Is INT8 quantization the one that hurts quality most, as some say?", "compare", ["concept"]),
+        ("I have two RTX 3090s. Can I run a 70B, and what would you pick at 8k?", "estimate", ["recommend"]),
+        ("Best coding model for a single RTX 4090?", "recommend", []),
+        ("Qwen2.5 says 32k context but also 128k with YaRN — what is going on?", "estimate", ["concept"]),
+        ("推理时显存除了模型权重还有哪些开销？", "concept", []),
+        ("If I split a model across two 24 GB GPUs, do I get 48 GB?", "concept", []),
+    ],
+)
+def test_what_the_question_asks_first_and_what_else(question, intent, also):
+    parsed = parse(question)
+    assert (parsed.intent, parsed.also) == (intent, also)
+
+
+def test_a_quantized_full_fine_tune_is_refused_in_the_tools_words():
+    ans = answer("full fine-tune of Llama 3.1 8B in q4_k_m, how much memory?")
+    assert [(c.tool, c.ok) for c in ans.tool_calls] == [("estimate_memory", False)]
+    assert "float precision" in ans.text
+    assert [f.field for f in ans.numbers] == ["error"]  # only the tool's message, no invented figures
+    assert_traceable(ans)
+
+
+def test_an_unknown_format_name_reaches_the_tool_and_comes_back_with_suggestions():
+    ans = answer("Qwen2.5 7B at q4_k_z precision?")
+    assert ans.tool_calls[0].args["precision"] == "q4_k_z" and not ans.tool_calls[0].ok
+    assert "q4_k_m" in ans.text  # the calculator's did-you-mean
+
+
+def test_a_gguf_file_size_question_counts_the_whole_file():
+    ans = answer("How big is the Llama 3.1 8B Instruct Q8_0 GGUF?")
+    call = ans.tool_calls[0]
+    assert call.args["runtime"] == "generic"
+    whole = estimate_memory(**call.args).breakdown.weights_bytes
+    gpu_part = estimate_memory(**{**call.args, "runtime": "llama.cpp"}).breakdown.weights_bytes
+    assert whole > gpu_part  # llama.cpp keeps the token embeddings in CPU memory
+
+
+def test_cpu_only_answers_carry_a_speed_from_ram_bandwidth():
+    ans = answer("纯 CPU（32GB 双通道 DDR5-5600）跑 Llama 3.1 8B 的 Q4_K_M，每秒能出多少 token？")
+    call = ans.tool_calls[0]
+    assert call.args["bandwidth_gb_s"] > 0 and call.args["runtime"] == "llama.cpp"
+    assert "tokens/s" in ans.text
+    assert_traceable(ans)
+
+
+def test_training_options_reach_the_calculator_and_are_quoted():
+    ans = answer("8 张 A100 80G 用 ZeRO-3 和 8-bit Adam 全量微调 Llama 3.1 8B，每张卡要多少显存？")
+    args = ans.tool_calls[0].args
+    assert (args["zero_stage"], args["optimizer"], args["num_gpus"]) == (3, "adamw_8bit", 8)
+    assert "adamw_8bit" in ans.text and "ZeRO stage" in ans.text  # the tool's own assumption lines
+    assert_traceable(ans)
+
+
+def test_a_comparison_without_a_model_says_which_example_it_uses():
+    ans = answer("fp16 和 bf16 哪个更省显存？")
+    call = next(c for c in ans.tool_calls if c.tool == "compare_precision")
+    assert call.args["precisions"] == ["fp16", "bf16"]
+    assert "为例" in ans.text
+    from knowledge.search import search_knowledge
+
+    assert_traceable(ans, search_knowledge)
 
 
 def test_concepts_without_a_model_go_to_the_knowledge_base():

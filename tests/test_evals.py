@@ -400,6 +400,29 @@ def test_judge_answer_runs_the_case_checks_on_the_assistants_own_tool_result():
     assert not all(c.passed for c in judge_answer(case, AnswerView("…", "en", [], [])))  # never called the tool
 
 
+def test_judge_answer_grades_the_call_about_the_cases_model_when_there_are_several():
+    case = CalculationCase(
+        id="k2",
+        kind="calculation",
+        lang="en",
+        question="Qwen2.5-7B or Llama 3.1 8B, KV at 8k?",
+        source="config",
+        args={"model": "llama 3.1 8b", "context_length": 8192},
+        expect=[{"field": "breakdown.kv_cache_bytes", "op": "eq", "value": 1073741824, "why": "131,072 x 8,192"}],
+    )
+    llama = ToolRun(
+        "estimate_memory",
+        {"model": "meta-llama/Llama-3.1-8B-Instruct"},
+        True,
+        {"breakdown": {"kv_cache_bytes": 1073741824}},
+    )
+    qwen = ToolRun("estimate_memory", {"model": "Qwen/Qwen2.5-7B-Instruct"}, True, {"breakdown": {"kv_cache_bytes": 1}})
+    # the Llama call is graded whether it came first or last
+    assert all(c.passed for c in judge_answer(case, AnswerView("…", "en", [], [llama, qwen])))
+    assert all(c.passed for c in judge_answer(case, AnswerView("…", "en", [], [qwen, llama])))
+    assert not all(c.passed for c in judge_answer(case, AnswerView("…", "en", [], [qwen])))
+
+
 def test_view_agent_messages_reads_tool_calls_results_and_citations():
     pytest.importorskip("assistant.agent")
     from evals.run import view_agent_messages

@@ -74,6 +74,7 @@ async def test_mcp_endpoint_shares_the_port(helpdesk: str) -> None:
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian chromium and chromium-driver")
 def test_chat_page_in_headless_chromium(helpdesk: str, tmp_path) -> None:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -101,7 +102,8 @@ def test_chat_page_in_headless_chromium(helpdesk: str, tmp_path) -> None:
             box = driver.find_element(By.ID, "question")
             box.send_keys(question)
             driver.find_element(By.ID, "send").click()
-            WebDriverWait(driver, 90).until(
+            # the page swaps the "…" placeholder for the answer: an element read mid-swap is stale, so retry
+            WebDriverWait(driver, 90, ignored_exceptions=(StaleElementReferenceException,)).until(
                 lambda d: (
                     len(d.find_elements(By.CSS_SELECTOR, ".msg.a")) > len(answers)
                     and "…" not in d.find_elements(By.CSS_SELECTOR, ".msg.a")[-1].text
