@@ -85,6 +85,7 @@ _EN = {
     "adapter_bytes": "LoRA adapters {v}",
     "on_one": "{gpu}",
     "on_many": "{n} x {gpu}",
+    "cpu_ram": "system RAM (CPU only)",
     "fits": "Fits on {where}: {need}{per} of {usable} usable, {left} to spare.",
     "fits_tight": "Fits on {where}, but tight: {need}{per} of {usable} usable, only {left} to spare.",
     "no_fit": "Does not fit on {where}: needs {need}{per}, {usable} usable, short by {short}.",
@@ -142,7 +143,7 @@ _EN = {
     "which model to run on it, which precision to pick, or what a term like KV cache means.",
     "no_passage": "The knowledge base has nothing on that.",
     "error": "The calculator could not size this: {text}",
-    "bound": {},
+    "bound": {"cpu memory bandwidth": "RAM bandwidth", "cpu compute": "CPU compute"},
 }
 _ZH = {
     "need_gpu": "用的是哪张显卡？例如 {ex}（或者直接告诉我显存有多大）。",
@@ -165,6 +166,7 @@ _ZH = {
     "adapter_bytes": "LoRA 适配器 {v}",
     "on_one": "{gpu}",
     "on_many": "{n} 张 {gpu}",
+    "cpu_ram": "系统内存（纯 CPU）",
     "fits": "在 {where} 上放得下：需要 {need}{per}，可用 {usable}，还剩 {left}。",
     "fits_tight": "在 {where} 上勉强放得下：需要 {need}{per}，可用 {usable}，只剩 {left}。",
     "no_fit": "在 {where} 上放不下：需要 {need}{per}，可用 {usable}，还差 {short}。",
@@ -218,7 +220,12 @@ _ZH = {
     "或者 KV 缓存之类的概念。",
     "no_passage": "知识库里没有相关内容。",
     "error": "计算器无法估算：{text}",
-    "bound": {"memory bandwidth": "显存带宽", "compute": "算力"},
+    "bound": {
+        "memory bandwidth": "显存带宽",
+        "compute": "算力",
+        "cpu memory bandwidth": "内存带宽",
+        "cpu compute": "CPU 算力",
+    },
 }
 _LEVEL_ZH = {"lossless": "无损", "negligible": "可忽略", "small": "小", "noticeable": "明显", "severe": "严重"}
 
@@ -336,6 +343,8 @@ def _cpu(args: dict[str, Any]) -> bool:
 
 
 def _where(wr: _Writer, call: int) -> str:
+    if "bandwidth_gb_s" in wr.led.calls[call].args:
+        return str(wr.w["cpu_ram"])  # sized as CPU-only: the "GPU" the tool was given is system RAM
     gpu = wr.led.quote(call, "fit.gpu", "gpu")
     if wr.led.get(call, "fit.num_gpus") > 1:
         return wr.fmt("on_many", n=wr.led.quote(call, "fit.num_gpus", "count"), gpu=gpu)
@@ -453,6 +462,8 @@ def _speed_line(wr: _Writer, call: int) -> None:
     if wr.led.get(call, "speed") is None:
         return
     bound = str(wr.led.get(call, "speed.bound"))
+    if "bandwidth_gb_s" in wr.led.calls[call].args:
+        bound = f"cpu {bound}"  # system RAM's bandwidth, not a GPU's
     wr.say(
         "speed", tps=wr.led.quote(call, "speed.decode_tokens_per_s", "decimal"), bound=wr.w["bound"].get(bound, bound)
     )
