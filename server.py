@@ -276,7 +276,9 @@ def _notes_dir() -> Any:
 
 
 def _note_ids() -> list[str]:
-    return sorted({p.name.split(".", 1)[0] for p in _notes_dir().glob("*.md")})
+    from knowledge.paths import shipped_note_ids
+
+    return shipped_note_ids()
 
 
 def read_note(note_id: str, lang: str = "en") -> str:

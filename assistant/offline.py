@@ -814,10 +814,10 @@ _NOTE_LINK = re.compile(r"\]\(([a-z0-9-]+)\)")
 @cache
 def _shipped_note_ids() -> frozenset[str]:
     try:
-        from knowledge.paths import SHIPPED_NOTES_DIR
+        from knowledge.paths import shipped_note_ids
     except ImportError:
         return frozenset()
-    return frozenset(path.name.split(".")[0] for path in SHIPPED_NOTES_DIR.glob("*.md"))
+    return frozenset(shipped_note_ids())
 
 
 _STOP_WORDS = frozenset({"what", "why", "how", "when", "which", "the", "is", "are", "does", "do", "of", "to", "gb"})
@@ -958,7 +958,7 @@ def answer(question: str, *, search: SearchFn | None = None) -> Answer:
             gpu_count_asked=p.gpu_count_asked,
             vram_gb=p.vram_gb,
             system_ram_gb=p.system_ram_gb,
-            precision=list(dict.fromkeys(fmt for _, fmt in p.precisions)),
+            precision=weight_precisions(p),
             context_length=p.context_length,
             batch_size=p.batch_size,
             task=p.task,

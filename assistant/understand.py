@@ -497,7 +497,9 @@ _BITS = re.compile(r"(?<![\d.a-z])(?:(\d{1,2})\s*-?\s*(?:bits?|位|比特)(?![a-
 # Something written like a format name that the catalog does not know ('q4_k_z', 'fp6'): passed to the tool as
 # written, so the answer is the tool's error with its did-you-mean rather than a silent default.
 _FORMAT_LIKE = re.compile(r"(?<![a-z0-9])(i?q\d(?:_[a-z0-9]+)+|fp\d{1,2}|bf\d{1,2}|int\d{1,2})(?![a-z0-9])")
-_KV_WORD = re.compile(r"kv[\s\-_]*(?:cache|缓存)?|k/v|键值缓存")
+_KV_WORD = r"(?:kv[\s\-_]*(?:cache|缓存)?|k/v|键值缓存)"
+_KV_BEFORE = re.compile(_KV_WORD + r"[^,.;，。？?]{0,12}$")  # "KV cache in q8_0": the format follows
+_KV_AFTER = re.compile(r"\s*" + _KV_WORD)  # "fp8 KV cache": the format comes first
 _OPTIMIZERS = (
     (re.compile(r"(?:8[\s-]?bit|8位|8比特)\s*adam\w*|adam\w*[\s_-]*8[\s_-]?bit|bnb\s*adam"), "adamw_8bit"),
     (re.compile(r"(?<![a-z])sgd(?![a-z])"), "sgd"),
@@ -538,9 +540,8 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
     # A precision right after "KV cache" (or right before it) is the cache's, not the weights'.
     weights: list[tuple[tuple[int, int], str]] = []
     for span, fmt in sorted(found):
-        after = re.search(r"(?:" + _KV_WORD.pattern + r")[^,.;，。？?]{0,12}$", text[max(0, span[0] - 24) : span[0]])
-        before = re.match(r"\s*(?:" + _KV_WORD.pattern + ")", text[span[1] :])
-        if (after or before) and parsed.kv_precision is None:
+        kv_named = _KV_BEFORE.search(text[max(0, span[0] - 24) : span[0]]) or _KV_AFTER.match(text[span[1] :])
+        if kv_named and parsed.kv_precision is None:
             try:
                 parsed.kv_precision = catalog.resolve_kv_format(fmt)[0]
                 continue

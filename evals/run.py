@@ -365,11 +365,12 @@ def _about_the_subject(case: Case, done: list[ToolRun]) -> ToolRun:
     want = getattr(case, "args", {}).get("model")
     if want:
         from agent_tools import catalog
+        from agent_tools.errors import VramwiseError
 
         def model_id(name: Any) -> str | None:
             try:
                 return catalog.resolve_model(str(name)).id
-            except Exception:
+            except VramwiseError:  # a name the catalog does not know is simply not this model
                 return None
 
         target = model_id(want)

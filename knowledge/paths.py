@@ -24,3 +24,8 @@ def cache_dir() -> Path:
     path = default_data_dir() / "cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def shipped_note_ids() -> list[str]:
+    """The ids of the notes that ship with vramwise ('kv-cache' for kv-cache.en.md and kv-cache.zh.md)."""
+    return sorted({path.name.split(".", 1)[0] for path in SHIPPED_NOTES_DIR.glob("*.md")})
