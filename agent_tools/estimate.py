@@ -37,6 +37,8 @@ __all__ = [
 
 Mode = Literal["inference", "full_finetune", "lora", "qlora"]
 Optimizer = Literal["adamw", "adamw_8bit", "sgd"]
+LoraTarget = Literal["q", "k", "v", "o", "gate", "up", "down"]
+LORA_TARGETS: tuple[LoraTarget, ...] = ("q", "k", "v", "o", "gate", "up", "down")
 MAX_CONTEXT = 10_000_000
 MAX_BATCH = 100_000
 
@@ -86,8 +88,8 @@ class EstimateRequest(BaseModel):
         Optimizer, Field(description="training: adamw (mixed precision, 12 B/param), adamw_8bit (6), sgd (8)")
     ] = "adamw"
     lora_rank: Annotated[int, Field(gt=0, le=4096, description="LoRA/QLoRA adapter rank r")] = 16
-    lora_targets: list[Literal["q", "k", "v", "o", "gate", "up", "down"]] = Field(
-        default_factory=lambda: ["q", "k", "v", "o", "gate", "up", "down"],
+    lora_targets: list[LoraTarget] = Field(
+        default_factory=lambda: list(LORA_TARGETS),
         description="projections that get LoRA adapters (default: all linear layers)",
     )
     gradient_checkpointing: Annotated[

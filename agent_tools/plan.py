@@ -47,11 +47,12 @@ def _training_format(req: EstimateRequest, fmt: FormatEntry, assumptions: list[s
         assumptions.append("QLoRA: base weights in bitsandbytes NF4 with double quantization (QLoRA default)")
         return resolve.precision("bnb_nf4_dq")
     if req.mode == "full_finetune" and fmt.kind != "float":
+        floats = resolve.float_precisions()
         raise VramwiseError(
-            f"full fine-tuning needs a float precision, not {fmt.id!r}; accepted: bf16, fp16, fp32 "
+            f"full fine-tuning needs a float precision, not {fmt.id!r}; accepted: {', '.join(floats)} "
             "(use mode='qlora' to train adapters on a 4-bit base)",
             value=fmt.id,
-            accepted=["bf16", "fp16", "fp32"],
+            accepted=floats,
         )
     return fmt
 

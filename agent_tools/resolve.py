@@ -147,6 +147,11 @@ def known_precisions() -> set[str]:
     return {f.id for f in catalog.list_formats()}
 
 
+def float_precisions() -> list[str]:
+    """The unquantized weight formats (what full fine-tuning trains in)."""
+    return sorted(f.id for f in catalog.list_formats() if f.kind == "float")
+
+
 def kv_format(name: str) -> tuple[str, KvFormatEntry]:
     return catalog.resolve_kv_format(name)
 
