@@ -160,6 +160,13 @@ def runtime(name: str) -> Runtime:
     return behaviour(catalog.resolve_runtime(name))
 
 
+def default_runtime(mode: str, num_gpus: int) -> str:
+    """The runtime sized when a request names none: the serving runtime for inference on several GPUs (its own
+    limits decide what fits there), else the generic profile."""
+    row = catalog.defaults()["default_runtime"]
+    return str(row["multi_gpu_inference"] if mode == "inference" and num_gpus > 1 else row["otherwise"])
+
+
 # ---------------------------------------------------------------------------------------------- devices
 
 
