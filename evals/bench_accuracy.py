@@ -520,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        _print_report(report, param_misses, file_misses, fit["misses"], published_fit["misses"], mem_lines + speed_lines)
+        misses = (param_misses, file_misses, fit["misses"], published_fit["misses"], mem_lines + speed_lines)
+        _print_report(report, *misses)
     return 0 if all(targets.values()) else 1
 
 
