@@ -82,7 +82,7 @@ class CpuMemoryEntry(_Row):
     id: str
     name: str
     memory_type: str = Field(description="e.g. DDR5-5600, LPDDR5X-8533")
-    channels: int = Field(gt=0, description="64-bit channels (DDR5 DIMMs have two 32-bit subchannels = one 64-bit)")
+    channels: int = Field(gt=0, description="as marketed: 64-bit DDR channels; LPDDR: 64-bit equivalent, at least 1")
     bus_width_bits: int = Field(gt=0, description="total data bus width")
     transfer_rate_mt_s: int = Field(gt=0, description="mega-transfers per second per pin")
     bandwidth_gb_s: float = Field(gt=0, description="theoretical peak = bus_width_bits / 8 x MT/s / 1000, decimal GB/s")
