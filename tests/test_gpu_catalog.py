@@ -122,6 +122,7 @@ def test_geforce_rows_use_the_half_rate_fp32_accumulate() -> None:
         ("RX 6800 XT", "rx-6800-xt"),
         ("7800 XT", "rx-7800-xt"),
         ("Radeon RX 9070 XT", "rx-9070-xt"),
+        ("RX 9060 XT 16GB", "rx-9060-xt-16gb"),
         ("Strix Halo 128GB", "ryzen-ai-max-395-128gb"),
         ("Ryzen AI Max+ 395 64GB", "ryzen-ai-max-395-64gb"),
         ("Arc B570", "arc-b570"),
