@@ -140,7 +140,8 @@ def test_names_users_type_resolve(typed: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "ambiguous", ["4060 Ti", "5060 Ti", "2060", "3050", "A2000", "A800", "P100", "Orin Nano", "Orin NX", "9060 XT"]
+    "ambiguous",
+    ["4060 Ti", "5060 Ti", "2060", "3050", "A2000", "A770", "A800", "P100", "Orin Nano", "Orin NX", "9060 XT"],
 )
 def test_names_shared_by_different_memory_sizes_are_refused(ambiguous: str) -> None:
     # each of these is sold with two memory sizes; guessing one would size the model against the wrong card
