@@ -86,3 +86,15 @@ def test_held_out_sources_meet_the_target() -> None:
     assert len({c.source for c in held}) >= 3 and len(held) > 300
     within = sum(abs(predict(c, shipped[c.runtime]) / c.measured_tps - 1) <= 0.25 for c in held)
     assert within / len(held) >= 0.75
+
+
+def test_serving_batch_raises_aggregate_throughput_sublinearly() -> None:
+    one = estimate_memory(model="Qwen/Qwen2.5-7B-Instruct", precision="bf16", gpu="A100 80GB SXM4", runtime="vllm",
+                          context_length=2048, batch_size=1).speed
+    many = estimate_memory(model="Qwen/Qwen2.5-7B-Instruct", precision="bf16", gpu="A100 80GB SXM4", runtime="vllm",
+                           context_length=2048, batch_size=32).speed
+    assert one is not None and many is not None
+    # weights are read once per step for the whole batch, so 32 sequences decode far faster together than one
+    # alone, yet each sequence is slower than alone (its KV reads and the step's compute grow with the batch)
+    assert 4 * one.aggregate_decode_tokens_per_s < many.aggregate_decode_tokens_per_s < 32 * one.decode_tokens_per_s
+    assert many.decode_tokens_per_s < one.decode_tokens_per_s
