@@ -202,7 +202,7 @@ def _alternatives(
 ) -> list[Alternative]:
     """Other (model, format) pairs in the same memory (+-10%) or less (down to half) as this model's 16-bit and
     4-bit rows, with what published scores say about which is better."""
-    anchors = [f for f in ("bf16", "q4_k_m", "awq_int4") if f in results]
+    anchors: list[str] = [f for f in ("bf16", "q4_k_m", "awq_int4") if f in results]
     if not anchors:
         anchors = [next(iter(results))]
     out: list[Alternative] = []

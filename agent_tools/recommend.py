@@ -254,9 +254,7 @@ def recommend_model(request: RecommendRequest | None = None, /, **kwargs: Any) -
             + (" ..." if len(too_short) > 6 else "")
         )
     sources = sorted({c.quality.source for c in picks if c.quality})
-    fq_sources = {
-        s for c in picks for s in (format_quality_of(c.precision).sources if format_quality_of(c.precision) else [])
-    }
+    fq_sources = {s for c in picks if (fq := format_quality_of(c.precision)) is not None for s in fq.sources}
     return RecommendResult(
         hardware=hardware,
         task=req.task,

@@ -5,6 +5,8 @@ Kept apart from estimate.py so the runtime modules and fit/speed can build them 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -25,6 +27,10 @@ class Fit(BaseModel):
     usable_bytes: int = Field(description="per GPU, what this runtime can use")
     required_bytes: int = Field(description="per GPU")
     fits: bool
+    level: Literal["fits", "tight", "does_not_fit"] = Field(
+        description="fits with at least margin_bytes to spare, tight (fits with less), or does not fit"
+    )
+    margin_bytes: int = Field(description="per GPU: headroom under this is 'tight' (the runtime's own safety margin)")
     headroom_bytes: int = Field(description="usable - required, per GPU (negative: short by that much)")
     max_context_length: int = Field(description="largest context that fits at this batch size (0: none)")
     max_batch_size: int = Field(description="largest batch that fits at this context (0: none)")

@@ -22,7 +22,7 @@ function the product evaluates (`decode_seconds` is the dot product).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,7 +34,7 @@ from agent_tools.results import Speed
 
 if TYPE_CHECKING:
     from agent_tools.plan import Plan
-    from agent_tools.schemas import GpuEntry
+    from agent_tools.schemas import GpuEntry, RuntimeProfile
 
 MemoryClass = Literal["hbm", "gddr", "unified"]
 Split = Literal["none", "layers", "tensor"]
@@ -127,6 +127,8 @@ class SpeedConstants:
 
     @property
     def source(self) -> str:
+        if not self.rows:
+            return f"{self.runtime}: no measured rows; " + "; ".join(self.filled)
         return (
             f"{self.runtime} constants fitted by evals/calibrate_speed.py on {self.rows} measured rows of "
             f"{', '.join(self.trained_on) or 'no source'} (evals/data/throughput.json)"
@@ -184,9 +186,27 @@ def fitted_constants() -> dict[str, SpeedConstants]:
     return {rt: constants_from_dict(rt, d) for rt, d in data["runtimes"].items()}
 
 
-def constants_for(runtime: str) -> SpeedConstants:
+def constants_for(runtime: str, profile: RuntimeProfile | None = None) -> SpeedConstants:
+    """The fitted constants of `runtime`; a runtime without measured rows (a new data row) is timed like the generic
+    runtime but streams bytes at its own row's decode_efficiency and prefills at its prefill_efficiency."""
     table = fitted_constants()
-    return table.get(runtime) or table["generic"]
+    if runtime in table:
+        return table[runtime]
+    generic = table["generic"]
+    if profile is None:
+        return generic
+    coefficients = {k: v for k, v in generic.coefficients.items() if not k.startswith(("bytes@", "fmt@"))}
+    coefficients |= {f"bytes@{m}": round(1 / profile.decode_efficiency, 4) for m in MEMORY_CLASSES}
+    return replace(
+        generic,
+        runtime=runtime,
+        coefficients=coefficients,
+        prefill_efficiency=dict.fromkeys(MEMORY_CLASSES, profile.prefill_efficiency),
+        default_format_coefficient=0.0,
+        trained_on=(),
+        rows=0,
+        filled=("bytes@ from runtimes.yaml decode_efficiency", "fixed, per-layer and range from the generic runtime"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the plan
@@ -288,7 +308,7 @@ def decode_speed(plan: Plan, context: int, batch: int, kv_bytes_per_seq: int) ->
     x = inputs_from_plan(plan, context, batch, kv_bytes_per_seq)
     if x is None:
         return None
-    c = constants_for(plan.runtime.profile.id)
+    c = constants_for(plan.runtime.profile.id, plan.runtime.profile)
     step = _step(plan, x, c)
     prefill = prefill_tokens_per_s(x, c, attention_flops_per_token(plan, context))
     decode = 1 / step.seconds
