@@ -180,9 +180,24 @@ def fit_all(
             runtime, k.coefficients, k.prefill_efficiency, lo, hi, k.trained_on, k.rows, k.filled,
             k.default_format_coefficient,
         )
+    _share_interconnect(out)
     # The generic runtime is timed like llama.cpp, the runtime with the widest hardware coverage in the data.
     out["generic"] = replace(out["llama.cpp"], runtime="generic")
     return out
+
+
+def _share_interconnect(consts: dict[str, speed.SpeedConstants]) -> None:
+    """A runtime without tensor-parallel rows borrows the all-reduce cost fitted for the runtimes that have them:
+    the hand-off over PCIe/NVLink is the hardware's, a better guess than none."""
+    names = [f"allreduce@{i}" for i in speed.INTERCONNECTS]
+    fitted = [k.coefficients[n] for k in consts.values() for n in names if n not in k.filled]
+    if not fitted:
+        return
+    value = round(statistics.mean(fitted), 4)
+    for rt, k in consts.items():
+        if all(n in k.filled for n in names):
+            filled = tuple(f for f in k.filled if f not in names) + tuple(f"{n} (from other runtimes)" for n in names)
+            consts[rt] = replace(k, coefficients={**k.coefficients, **dict.fromkeys(names, value)}, filled=filled)
 
 
 def _belongs(c: SpeedCase, runtime: str) -> bool:
