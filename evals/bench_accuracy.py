@@ -26,7 +26,7 @@ from agent_tools import speed as speed_mod
 from agent_tools.errors import VramwiseError
 from agent_tools.estimate import EstimateRequest, estimate_memory
 from evals import calibrate_speed
-from evals.speed_data import predict, skipped_rows, speed_cases
+from evals.speed_data import predict, prefill_dominated, skipped_rows, speed_cases
 
 DATA = Path(__file__).parent / "data"
 GiB = 2**30
@@ -359,7 +359,7 @@ def bench_speed(verbose: bool) -> tuple[dict[str, Any], dict[str, Stats], list[s
     cases = speed_cases()
     shipped = speed_mod.fitted_constants()
     train_sources = set(shipped["llama.cpp"].trained_on) | {s for k in shipped.values() for s in k.trained_on}
-    decode = [c for c in cases if c.kind != "pp"]
+    decode = [c for c in cases if c.kind != "pp" and not prefill_dominated(c)]
     lines: list[str] = []
     per_source: dict[str, Stats] = defaultdict(Stats)
     in_sample: list[float] = []
@@ -368,7 +368,7 @@ def bench_speed(verbose: bool) -> tuple[dict[str, Any], dict[str, Stats], list[s
     for c in cases:
         ours = predict(c, shipped[c.runtime])
         err = (ours - c.measured_tps) / c.measured_tps
-        if c.kind == "pp":
+        if c.kind == "pp" or prefill_dominated(c):
             if ours > 0:  # GPUs without a catalog TFLOPS figure get no prefill estimate
                 prefill[c.source].add(err, c.label)
             continue
@@ -524,7 +524,7 @@ def _print_report(report: dict[str, Any], *miss_lists: list[str]) -> None:
     for k, v in d["per_source"].items():
         row(f"{k} [{v['split']}] {v['share_within_25pct']}%", v)
     print(f"  rows not benchmarked: {d['skipped_rows']}")
-    print("prefill tokens/s (informational):")
+    print("prefill tokens/s and prefill-dominated end-to-end rows (informational):")
     for k, v in report["prefill_speed"].items():
         row(k, v)
     print(f"timing: {report['timing']}")

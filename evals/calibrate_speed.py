@@ -30,7 +30,14 @@ import numpy as np
 import yaml
 
 from agent_tools import catalog, speed
-from evals.speed_data import TRAINING_SOURCES, SpeedCase, decode_step_target, predict, speed_cases
+from evals.speed_data import (
+    TRAINING_SOURCES,
+    SpeedCase,
+    decode_step_target,
+    predict,
+    prefill_dominated,
+    speed_cases,
+)
 
 RUNTIMES = ("llama.cpp", "vllm", "transformers")
 GENERIC_FROM = ("llama.cpp",)
@@ -127,7 +134,7 @@ def fit_runtime(cases: Sequence[SpeedCase], runtime: str, sources: Iterable[str]
     rows: list[tuple[dict[str, float], float]] = []
     sweep = _has_context_sweep(mine)
     for c in mine:
-        t = decode_step_target(c, seed)
+        t = None if prefill_dominated(c) else decode_step_target(c, seed)
         if t is not None and t > 0:
             features = speed.decode_features(c.inputs)
             if not sweep:
@@ -153,7 +160,8 @@ def fit_runtime(cases: Sequence[SpeedCase], runtime: str, sources: Iterable[str]
 
 
 def _ratios(cases: Sequence[SpeedCase], c: speed.SpeedConstants) -> list[float]:
-    return [case.measured_tps / p for case in cases if case.kind != "pp" and (p := predict(case, c)) > 0]
+    decode = [case for case in cases if case.kind != "pp" and not prefill_dominated(case)]
+    return [case.measured_tps / p for case in decode if (p := predict(case, c)) > 0]
 
 
 def _quantiles(ratios: list[float]) -> tuple[float, float]:

@@ -60,6 +60,11 @@ FORMAT_MAP = {
 Kind = Literal["tg", "e2e", "e2e_pc", "pp"]
 
 
+def prefill_dominated(case: SpeedCase) -> bool:
+    """(prompt + generated)/time rows whose prompt outnumbers the generated tokens measure prefill more than decode."""
+    return case.kind == "e2e_pc" and case.prompt_tokens > case.generated_tokens
+
+
 @dataclass(frozen=True)
 class SpeedCase:
     source: str
@@ -144,6 +149,9 @@ def _build() -> tuple[tuple[SpeedCase, ...], tuple[tuple[str, int], ...]]:
         framework = str(r.get("framework", ""))
         if "CPU only" in framework or "throughput" in str(r.get("metric", "")) or r.get("benchmark"):
             skipped["CPU-only run or many-request throughput run"] += 1
+            continue
+        if r.get("source_says_unoptimized"):
+            skipped["configuration its source calls unoptimized"] += 1
             continue
         if r.get("host_is_low_power"):
             skipped["GPU on a single-board / low-power host (its CPU adds per-token cost)"] += 1
