@@ -328,3 +328,14 @@ def decode_speed(plan: Plan, context: int, batch: int, kv_bytes_per_seq: int) ->
         memory_class=x.memory,
         split=x.split,
     )
+
+
+def serving_throughput(plan: Plan, context: int, concurrency: int, kv_bytes_per_seq: int) -> tuple[float, float] | None:
+    """(aggregate decode tokens/s, per-sequence tokens/s) with `concurrency` sequences decoding together: one step
+    reads the weights once for all of them, each sequence's KV cache, and is compute-bound once the batch's FLOPs
+    outweigh that (serving runtimes; e.g. at vLLM's max_concurrency for the KV pool)."""
+    x = inputs_from_plan(plan, context, max(1, concurrency), kv_bytes_per_seq)
+    if x is None:
+        return None
+    step = _step(plan, x, constants_for(plan.runtime.profile.id, plan.runtime.profile)).seconds
+    return round(x.batch / step, 1), round(1 / step, 1)

@@ -137,3 +137,17 @@ def test_serving_batch_raises_aggregate_throughput_sublinearly() -> None:
     # alone, yet each sequence is slower than alone (its KV reads and the step's compute grow with the batch)
     assert 4 * one.aggregate_decode_tokens_per_s < many.aggregate_decode_tokens_per_s < 32 * one.decode_tokens_per_s
     assert many.decode_tokens_per_s < one.decode_tokens_per_s
+
+
+def test_serving_throughput_saturates_at_the_compute_bound() -> None:
+    plan = _plan(model="Qwen/Qwen2.5-7B-Instruct", precision="bf16", gpu="A100 80GB SXM4", runtime="vllm",
+                 context_length=2048)
+    kv = sizing.kv_bytes_per_sequence(plan, 2048)
+    rates = [speed.serving_throughput(plan, 2048, n, kv) for n in (1, 8, 64, 512)]
+    assert all(r is not None for r in rates)
+    aggregate = [r[0] for r in rates if r]
+    assert aggregate == sorted(aggregate)  # more sequences, more tokens/s in total
+    # ... but never beyond what the tensor cores can do: 2 x active params FLOPs per token
+    x = speed.inputs_from_plan(plan, 2048, 1, kv)
+    assert x is not None and x.tflops
+    assert aggregate[-1] <= x.tflops * 1e12 / x.flops_per_token
