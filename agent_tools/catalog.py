@@ -65,7 +65,7 @@ def normalize(name: str) -> str:
     return _SEPARATORS.sub("", _DECIMAL_POINT.sub("p", name.lower()))
 
 
-_CORES = re.compile(r"\d+\s*-?\s*core")
+_CORES = re.compile(r"\d+\s*(?:-\s*)?core")  # no nested optional runs: linear on long blank input
 
 
 def normalize_gpu(name: str) -> str:

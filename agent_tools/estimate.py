@@ -17,7 +17,7 @@ from agent_tools.gguf_file import GgufInfo
 from agent_tools.plan import Plan, make_plan
 from agent_tools.resolve import catalog_architecture
 from agent_tools.results import Breakdown, Fit, ModelInfo, PrecisionInfo, RuntimeDetail, Speed
-from agent_tools.units import GB, GiB, fmt_bytes
+from agent_tools.units import GB, MAX_NAME_CHARS, GiB, fmt_bytes
 
 __all__ = [
     "NOTE_FOR",
@@ -45,7 +45,8 @@ MAX_BATCH = 100_000
 class EstimateRequest(BaseModel):
     """What to size. Give exactly one of `model`, `config` or `params_b`."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Names are short (a 150,000-character GPU name must not reach a parser) and numbers are numbers ("8" is not 8).
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_NAME_CHARS, strict=True)
 
     model: Annotated[
         str | None,

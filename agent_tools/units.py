@@ -28,3 +28,6 @@ def parse_tokens(text: str) -> int:
     if value <= 0 or value != value:
         raise ValueError(f"must be a positive number of tokens (got {text!r})")
     return int(value * mult)
+
+# The longest model, GPU, format or runtime name a request may carry (real ones are under 80 characters).
+MAX_NAME_CHARS = 200

@@ -443,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     inference, training, mem_lines, fit = bench_memory(args.verbose)
     speed, prefill, speed_lines = bench_speed(args.verbose)
     timing = bench_timing()
+    from evals.bench_fit import bench as bench_fit_outcomes
+
+    published_fit = bench_fit_outcomes()
 
     all_inf = Stats()
     for s in inference.values():
@@ -457,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         "inference_memory": {"overall": all_inf.summary(), **{k: v.summary() for k, v in inference.items()}},
         "training_memory": {k: v.summary() for k, v in training.items()},
         "fit_verdicts": {k: v for k, v in fit.items() if k != "misses"},
+        "fit_published_outcomes": {k: v for k, v in published_fit.items() if k != "misses"},
         "decode_speed": speed,
         "prefill_speed": {k: v.summary() for k, v in prefill.items()},
         "timing": timing,
@@ -468,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
         "inference MAPE <= 12% per source": all(v.summary().get("mape_pct", 0) <= 12 for v in inference.values()),
         "fit agreement >= 99%": (fit["agreement_pct"] or 0) >= 99,
         "every OOM caught": fit["ooms"] == fit["ooms_caught"],
+        "published fit outcomes >= 99% agree": (published_fit["agreement_pct"] or 0) >= 99,
+        "every published OOM caught": published_fit["ooms"] == published_fit["ooms_caught"],
         "decode within 25% on >= 75% of held-out-source rows": (speed["held_out_sources"]["share_pct"] or 0) >= 75,
         "decode within 25% on >= 75% of the whole set": (speed["whole_set"]["share_pct"] or 0) >= 75,
         "one estimate < 1 ms": timing["estimate_without_gpu_ms"] < 1.0,
@@ -477,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        _print_report(report, param_misses, file_misses, fit["misses"], mem_lines + speed_lines)
+        misses = (param_misses, file_misses, fit["misses"], published_fit["misses"], mem_lines + speed_lines)
+        _print_report(report, *misses)
     return 0 if all(targets.values()) else 1
 
 
@@ -504,6 +511,12 @@ def _print_report(report: dict[str, Any], *miss_lists: list[str]) -> None:
         row(k, v)
     f = report["fit_verdicts"]
     print(f"fit verdicts: {f['agreement_pct']}% agree on {f['rows']} rows; OOMs caught {f['ooms_caught']}/{f['ooms']}")
+    p = report["fit_published_outcomes"]
+    print(
+        f"fit vs published llama.cpp outcomes (held out): {p['agreement_pct']}% agree on {p['outcomes']}; OOMs caught "
+        f"{p['ooms_caught']}/{p['ooms']}; tight cases {p['tight_cases']} ({p['tight_agreement_pct']}% agree); "
+        f"no verdict {p['no_verdict']}"
+    )
     d = report["decode_speed"]
 
     def share(name: str, s: dict[str, Any]) -> None:

@@ -95,7 +95,7 @@ def validation_error_message(error: ValidationError) -> str:
 class _StrictArguments(BaseModel):
     """Base of the argument models: unknown arguments are an error the model can read, not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True)
 
 
 def _flat_parameter(name: str, field: FieldInfo) -> inspect.Parameter:
