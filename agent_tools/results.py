@@ -45,6 +45,15 @@ class Speed(BaseModel):
     bytes_read_per_token: int
     efficiency: float
     source: str
+    decode_tokens_per_s_low: float | None = Field(
+        default=None, description="low end of the range: 10th percentile of measured/predicted on held-out rows"
+    )
+    decode_tokens_per_s_high: float | None = Field(default=None, description="high end of the range (90th percentile)")
+    fixed_time_share: float | None = Field(
+        default=None, description="share of the step spent in fixed per-token and per-layer costs, not bytes"
+    )
+    memory_class: str | None = Field(default=None, description="hbm | gddr | unified: picks the efficiency")
+    split: str | None = Field(default=None, description="none | layers (pipeline) | tensor (tensor parallel)")
 
 
 class RuntimeDetail(BaseModel):
