@@ -22,7 +22,7 @@ from agent_tools.ranking import (
     quick_or_none,
 )
 from agent_tools.schemas import FormatQuality
-from agent_tools.units import MAX_NAME_CHARS, fmt_bytes
+from agent_tools.units import MAX_NAME_CHARS, MAX_PARAMS_B, fmt_bytes
 
 # ---------------------------------------------------------------------------------------------- compare
 
@@ -35,7 +35,9 @@ class CompareRequest(BaseModel):
 
     model: Annotated[str | None, Field(description="catalog id, alias or HF repo id")] = None
     config: Annotated[dict[str, Any] | None, Field(description="a config.json object")] = None
-    params_b: Annotated[float | None, Field(gt=0, le=100_000, description="parameter count in billions")] = None
+    params_b: Annotated[
+        float | None, Field(gt=0, le=MAX_PARAMS_B, description="parameter count in billions (up to 2,000)")
+    ] = None
     precisions: Annotated[
         list[str] | None, Field(description="formats to compare (default: bf16 -> q2_k ladder)", max_length=30)
     ] = None
