@@ -110,6 +110,13 @@ class EstimateRequest(BaseModel):
         int, Field(ge=0, le=3, description="DeepSpeed ZeRO stage across num_gpus: 1 optimizer, 2 +grads, 3 +weights")
     ] = 0
     # runtime knobs
+    cpu_memory: Annotated[
+        str | None,
+        Field(
+            description="system RAM for offloaded layers or a CPU-only run (no gpu): e.g. 'DDR5-6000 dual channel', "
+            "'DDR4-3200', 'Raspberry Pi 5', 'EPYC Genoa'; with vram_gb as the RAM the model may use. Default DDR5-5600"
+        ),
+    ] = None
     reserve_gb: Annotated[
         float | None,
         Field(ge=0, le=1024, description="GiB per GPU kept free for a desktop, display or other programs (default 0)"),

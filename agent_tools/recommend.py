@@ -278,9 +278,7 @@ def _hardware_name(gpu: Any, req: RecommendRequest) -> str:
 
 
 def catalog_cpu_bandwidth() -> float:
-    from agent_tools.speed import cpu_ram_bandwidth
-
-    return cpu_ram_bandwidth() / 1e9
+    return resolve.cpu_memory(None).bandwidth_gb_s
 
 
 def _rejection_reason(fmt_id: str, r: QuickEstimate, req: RecommendRequest) -> str:
