@@ -196,7 +196,7 @@ def _formats_for(entry: Any, formats: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _max_context(entry: Any) -> int | None:
-    from agent_tools.estimate import catalog_architecture
+    from agent_tools.resolve import catalog_architecture
 
     return catalog_architecture(entry.id).max_position_embeddings
 
@@ -374,9 +374,9 @@ def _hardware_name(gpu: Any, req: RecommendRequest) -> str:
 
 
 def catalog_cpu_bandwidth() -> float:
-    from agent_tools.estimate import CPU_RAM_BANDWIDTH
+    from agent_tools.speed import cpu_ram_bandwidth
 
-    return CPU_RAM_BANDWIDTH / 1e9
+    return cpu_ram_bandwidth() / 1e9
 
 
 def _rejection_reason(fmt_id: str, r: QuickEstimate, req: RecommendRequest) -> str:

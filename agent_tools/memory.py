@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent_tools.architecture import Architecture
-from agent_tools.catalog import RuntimeProfile
-from agent_tools.schemas import KvFormatEntry
+from agent_tools.schemas import KvFormatEntry, RuntimeProfile
 
 BF16 = 2
 FP32 = 4
