@@ -30,7 +30,7 @@ def helpdesk() -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "VRAMWISE_CHAT_MODEL": "", "VRAMWISE_CHAT_BASE_URL": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent_tools.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "vramwise.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
