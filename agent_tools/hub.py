@@ -24,6 +24,7 @@ from typing import Any
 from agent_tools.architecture import Architecture, not_an_llm_reason, parse_config
 from agent_tools.errors import ConfigError, VramwiseError, closest
 from agent_tools.gguf_file import GgufHeaderError, GgufInfo, gguf_info_from_header, parse_gguf_header
+from agent_tools.weights import WeightBreakdown
 
 HUB_TIMEOUT_S = 10.0
 SUMMARY_VERSION = 1
@@ -748,3 +749,33 @@ def summary_dict(model: HubModel) -> dict[str, Any]:
     out.pop("arch")
     out["format_id"] = model.format_id
     return out
+
+
+def weight_breakdown_of(model: HubModel) -> WeightBreakdown | None:
+    """The stored weights as the calculator's WeightBreakdown (None when nothing states the stored size).
+
+    GGUF: per-type bytes from the header, plus the mmproj file llama.cpp loads beside it. Safetensors: per-dtype
+    bytes from the headers (or the index total); embedding, output and expert shares follow the tensor inventory.
+    """
+    if model.gguf is not None:
+        t = model.gguf.info.tensors
+        by_type = dict(t.bytes_by_type)
+        total = t.total_bytes
+        if model.mmproj is not None:
+            by_type["mmproj"] = model.mmproj.info.tensors.total_bytes
+            total += by_type["mmproj"]
+        return WeightBreakdown(total, by_type, t.token_embd_bytes, t.output_bytes, t.expert_bytes)
+    if model.weight_bytes is None:
+        return None
+    arch = model.arch
+    share = model.weight_bytes / max(1, arch.params_total)
+    embd = arch.vocab_size * arch.hidden_size
+    expert = sum(t.elements for t in arch.tensors if t.expert)
+    by_type = dict(model.bytes_by_dtype) or {model.stored_dtype or model.format_id or "stored": model.weight_bytes}
+    return WeightBreakdown(
+        model.weight_bytes,
+        by_type,
+        int(embd * share),
+        0 if arch.tied_embeddings else int(embd * share),
+        int(expert * share),
+    )

@@ -276,3 +276,29 @@ def test_revision_picks_the_cached_commit(cache: Path) -> None:
     write_repo(cache, "acme/rev", {"config.json": json.dumps(QWEN25_05B).encode()}, commit="b" * 40)
     assert resolve_repo("acme/rev").arch.num_layers == 24
     assert resolve_repo("acme/rev", revision="a" * 40).arch.num_layers == 12
+
+
+def test_estimate_resolves_a_name_outside_the_catalog_through_the_cache(cache: Path) -> None:
+    from agent_tools import estimate_memory
+
+    write_repo(
+        cache,
+        "acme/qwen-small",
+        {"config.json": json.dumps(QWEN25_05B).encode(), "model.safetensors": safetensors_header(_qwen_tensors())},
+    )
+    r = estimate_memory(model="acme/qwen-small", context_length=1024, precision="bf16")
+    text = json.dumps(r.model_dump(mode="json"))
+    assert "huggingface.co/acme/qwen-small@" in text
+    assert r.breakdown.weights_bytes == 2 * 494_032_768
+
+
+def test_estimate_reads_a_local_config_json_path(tmp_path: Path, cache: Path) -> None:
+    from agent_tools import estimate_memory
+
+    path = tmp_path / "my-model"
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(QWEN25_05B))
+    r = estimate_memory(model=str(path / "config.json"), context_length=1024, precision="bf16")
+    assert "config.json" in json.dumps(r.model_dump(mode="json"))
+    folder = estimate_memory(model=str(path), context_length=1024, precision="bf16")
+    assert folder.breakdown.weights_bytes == r.breakdown.weights_bytes
