@@ -75,7 +75,10 @@ def _catalog_weights(model_id: str, format_id: str) -> WeightBreakdown:
 
 
 def weights(subject: Subject, fmt: FormatEntry) -> WeightBreakdown:
-    stored_elsewhere = subject.resolved_from is not None and subject.file_format not in (None, fmt.id)
+    # A Hub/local checkpoint's exact bytes hold for the format it is stored in; asked for another known format, the
+    # weights are that format's recipe over the architecture.
+    stored = (subject.file_format or "").lower()
+    stored_elsewhere = subject.resolved_from is not None and stored in known_precisions() and stored != fmt.id
     if subject.exact_weights is not None and not stored_elsewhere:
         return subject.exact_weights
     if subject.from_catalog:

@@ -137,9 +137,21 @@ def build_cache(cache: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def run() -> dict[str, Any]:
+    rows = yaml.safe_load(DATA.read_text(encoding="utf-8"))["repos"]
+    saved = {k: os.environ.get(k) for k in ("HF_HUB_CACHE", "HF_HUB_OFFLINE")}
+    try:
+        return _run(rows)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from agent_tools.hub import resolve_repo
 
-    rows = yaml.safe_load(DATA.read_text(encoding="utf-8"))["repos"]
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "hub"
         os.environ["HF_HUB_CACHE"] = str(cache)

@@ -302,3 +302,27 @@ def test_estimate_reads_a_local_config_json_path(tmp_path: Path, cache: Path) ->
     assert "config.json" in json.dumps(r.model_dump(mode="json"))
     folder = estimate_memory(model=str(path), context_length=1024, precision="bf16")
     assert folder.breakdown.weights_bytes == r.breakdown.weights_bytes
+
+
+def test_asking_another_precision_sizes_the_architecture_in_it(cache: Path) -> None:
+    from agent_tools import estimate_memory
+
+    write_repo(
+        cache,
+        "acme/qwen-small",
+        {"config.json": json.dumps(QWEN25_05B).encode(), "model.safetensors": safetensors_header(_qwen_tensors())},
+    )
+    stored = estimate_memory(model="acme/qwen-small", context_length=1024)
+    assert stored.breakdown.weights_bytes == 2 * 494_032_768  # the stored bf16 bytes, without naming a precision
+    q4 = estimate_memory(model="acme/qwen-small", context_length=1024, precision="q4_k_m")
+    assert q4.breakdown.weights_bytes < 0.45 * stored.breakdown.weights_bytes
+
+
+def test_the_hub_benchmark_meets_its_targets(cache: Path) -> None:
+    from evals import bench_hub
+
+    report = bench_hub.run()
+    cases = report["cases"]
+    assert report["repos"] >= 11
+    assert all(abs(c["params_error_pct"]) <= 0.5 for c in cases if c["params_error_pct"] is not None)
+    assert all(abs(c["weights_error_pct"]) <= 2.0 for c in cases if c["weights_error_pct"] is not None)
