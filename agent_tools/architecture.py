@@ -26,11 +26,15 @@ MAX_CONV = 64
 MAX_SHARED_EXPERTS = 64
 
 # model_types whose MLP is a plain two-matrix (non-gated) FFN; everything else uses a gated MLP (SwiGLU/GeGLU).
-PLAIN_MLP_TYPES = {"gpt2", "gpt_neox", "gptj", "falcon", "phi", "starcoder2", "bloom", "opt", "gpt_bigcode"}
+PLAIN_MLP_TYPES = {
+    "gpt2", "gpt_neox", "gptj", "falcon", "phi", "starcoder2", "bloom", "opt", "gpt_bigcode", "nemotron_h",
+}  # fmt: skip
 # model_types with four norms per block (pre/post attention and pre/post feed-forward).
 FOUR_NORM_TYPES = {"gemma2", "gemma3", "gemma3_text", "olmo2"}
 # model_types with per-head RMSNorm on q and k.
 QK_NORM_TYPES = {
+    "qwen3_vl_text",
+    "qwen3_vl_moe_text",
     "qwen3",
     "qwen3_moe",
     "qwen3_next",
@@ -209,6 +213,14 @@ class Architecture:
     # hybrid models: layers with a recurrent mixer (alone, or beside attention as in Falcon-H1)
     recurrent: RecurrentMixer | None = None
     recurrent_layers: frozenset[int] = frozenset()
+    mlp_free_layers: frozenset[int] = frozenset()  # Nemotron-H: a layer is one block (Mamba-2, attention or MLP)
+    # Multi-token-prediction layers the checkpoint stores beside the model (DeepSeek-V3, Qwen3-Next/3.5, MiMo);
+    # runtimes load them only for speculative decoding, so they count in `params_checkpoint`, not `params_total`.
+    mtp_layers: int = 0
+    mtp_dedicated_embeddings: bool = False
+    # DeepSeek-V3.2 sparse attention: a lightning indexer per layer (index_n_heads x index_head_dim)
+    index_heads: int = 0
+    index_head_dim: int = 0
     vision_params: int = 0
     torch_dtype: str | None = None
     notes: tuple[str, ...] = field(default=())
@@ -251,6 +263,23 @@ class Architecture:
             return self.params_total
         inactive = sum(t.rows * t.cols * (t.count - self.experts_per_token) for t in self.tensors if t.expert)
         return self.params_total - inactive
+
+    @cached_property
+    def params_mtp(self) -> int:
+        """Parameters of the stored MTP module(s): per layer a 2h -> h projection, three norms and one full-attention
+        decoder layer (MoE where the model is), plus, for DeepSeek-V3, its own copies of the embedding and head."""
+        if not self.mtp_layers:
+            return 0
+        h, i = self.hidden_size, self.num_layers
+        layer = sum(t.elements for t in _attention_tensors(self, i)) + sum(t.elements for t in _mlp_tensors(self, i))
+        layer += h * self.norms_per_layer
+        per = 2 * h * h + 3 * h + layer + (2 * self.vocab_size * h if self.mtp_dedicated_embeddings else 0)
+        return self.mtp_layers * per
+
+    @cached_property
+    def params_checkpoint(self) -> int:
+        """Parameters a checkpoint stores: the model plus any MTP module."""
+        return self.params_total + self.params_mtp
 
     @cached_property
     def params_without_embeddings(self) -> int:
@@ -385,7 +414,9 @@ KNOWN_TYPES = {
     "gemma2", "gemma3", "gemma3_text", "phi3", "phi", "phimoe", "deepseek_v2", "deepseek_v3", "gpt_oss", "chatglm",
     "glm", "glm4", "baichuan", "yi", "olmo", "olmo2", "gpt2", "gpt_neox", "gptj", "falcon", "starcoder2", "bloom",
     "opt", "gpt_bigcode", "jamba", "falcon_h1", "granitemoehybrid", "granite", "nemotron_h", "qwen2_vl",
-    "qwen2_5_vl", "llava", "mistral3", "smollm3", "cohere", "cohere2", "internlm2", "minicpm", "exaone",
+    "qwen2_5_vl", "llava", "mistral3", "smollm3", "cohere", "cohere2", "internlm2", "minicpm", "exaone", "mimo",
+    "qwen3_vl", "qwen3_vl_text", "qwen3_vl_moe", "qwen3_vl_moe_text", "qwen3_5", "qwen3_5_text", "qwen3_5_moe",
+    "qwen3_5_moe_text", "deepseek_v32", "kimi_k2",
 }  # fmt: skip
 
 # Configs that describe something other than a text decoder: refused with a clear reason rather than mis-sized.
@@ -466,7 +497,7 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
         kv_heads = 1 if cfg.get("multi_query") else heads
         if not cfg.get("multi_query"):
             assumed.append(f"num_key_value_heads = num_attention_heads ({heads}, plain multi-head attention)")
-    explicit_head_dim = _optional(cfg, "head_dim", "kv_channels", lo=1, hi=MAX_HEAD_DIM)
+    explicit_head_dim = _optional(cfg, "head_dim", "kv_channels", "attention_head_dim", lo=1, hi=MAX_HEAD_DIM)
     if explicit_head_dim is None:
         if hidden % heads:
             raise ConfigError(
@@ -487,6 +518,9 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
     if model_type == "granitemoehybrid" and not _count(cfg, "num_local_experts", hi=MAX_EXPERTS):
         # Dense Granite 4 hybrids (h-micro) run only the shared MLP, sized by shared_intermediate_size.
         inter = _optional(cfg, "shared_intermediate_size", lo=1, hi=MAX_INTERMEDIATE) or inter
+    all_moe_keys = ("num_experts", "num_local_experts", "n_routed_experts")
+    if inter is None and any(cfg.get(k) for k in all_moe_keys) and cfg.get("moe_intermediate_size"):
+        inter = _optional(cfg, "moe_intermediate_size", lo=1, hi=MAX_INTERMEDIATE)  # every layer is MoE: unused
     if inter is None:
         inter = 4 * hidden
         notes.append("intermediate_size not given: assumed 4 x hidden_size")
@@ -495,6 +529,8 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
     tied = bool(_get(cfg, "tie_word_embeddings", default=model_type.startswith("gemma")))
     if model_type in ("chatglm", "qwen", "baichuan"):
         tied = bool(cfg.get("tie_word_embeddings", False))
+
+    pattern = _nemotron_pattern(cfg, layers) if model_type == "nemotron_h" else None
 
     # MoE keys across dialects.
     n_experts = _count(cfg, "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts", hi=MAX_EXPERTS)
@@ -523,6 +559,8 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
             period = _count(cfg, "expert_layer_period", default=2, hi=MAX_LAYERS) or 1
             offset = _count(cfg, "expert_layer_offset", default=1, hi=MAX_LAYERS)
             dense_layers.update(i for i in range(layers) if i % period != offset)
+        if pattern is not None:
+            dense_layers.update(i for i, c in enumerate(pattern) if c != "E")
         only = cfg.get("mlp_only_layers") or []
         if not isinstance(only, list) or len(only) > MAX_LAYERS:
             raise ConfigError(
@@ -576,7 +614,8 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
     if model_type == "chatglm":
         mlp_bias = bool(cfg.get("add_bias_linear", False))
 
-    recurrent, recurrent_layers, attention_free = _recurrent(cfg, model_type, layers, hidden)
+    recurrent, recurrent_layers, attention_free = _recurrent(cfg, model_type, layers, hidden, pattern)
+    mtp_layers = _count(cfg, "mtp_num_hidden_layers", "num_nextn_predict_layers", hi=16)
     layer_attention = _layer_attention(cfg, model_type, layers, kv_lora > 0)
     if attention_free:
         layer_attention = tuple(
@@ -610,7 +649,7 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
         qkv_bias=qkv_bias,
         o_bias=o_bias,
         mlp_bias=mlp_bias,
-        norms_per_layer=4 if model_type in FOUR_NORM_TYPES else 2,
+        norms_per_layer=4 if model_type in FOUR_NORM_TYPES else (1 if pattern is not None else 2),
         qk_norm=model_type in QK_NORM_TYPES,
         attention_sinks=model_type == "gpt_oss",
         attention_output_gate=model_type == "qwen3_next" or bool(cfg.get("attn_output_gate")),
@@ -622,7 +661,7 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
         shared_expert_gate=model_type in ("qwen2_moe", "qwen3_next"),
         router_bias=model_type == "gpt_oss",
         expert_bias=model_type == "gpt_oss",
-        score_correction_bias=cfg.get("topk_method") == "noaux_tc",
+        score_correction_bias=cfg.get("topk_method") == "noaux_tc" or model_type == "nemotron_h",
         dense_layers=frozenset(dense_layers),
         q_lora_rank=q_lora,
         kv_lora_rank=kv_lora,
@@ -632,6 +671,12 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
         layer_attention=layer_attention,
         recurrent=recurrent,
         recurrent_layers=frozenset(recurrent_layers),
+        mlp_free_layers=frozenset(i for i, c in enumerate(pattern) if c in "M*") if pattern else frozenset(),
+        mtp_layers=mtp_layers,
+        mtp_dedicated_embeddings=model_type in ("deepseek_v3", "deepseek_v32", "kimi_k2")
+        or bool(cfg.get("mtp_use_dedicated_embeddings")),
+        index_heads=_count(cfg, "index_n_heads", hi=MAX_HEADS) if model_type == "deepseek_v32" else 0,
+        index_head_dim=_count(cfg, "index_head_dim", hi=MAX_HEAD_DIM) if model_type == "deepseek_v32" else 0,
         vision_params=_vision_params(config, hidden, notes),
         torch_dtype=str(_get(cfg, "torch_dtype", "dtype"))[:32] if _get(cfg, "torch_dtype", "dtype") else None,
         notes=tuple(notes),
@@ -653,8 +698,21 @@ def _layer_kinds(cfg: dict[str, Any], layers: int) -> list[str] | None:
     return [str(k).lower()[:32] for k in kinds]
 
 
+def _nemotron_pattern(cfg: dict[str, Any], layers: int) -> str:
+    """Nemotron-H's hybrid_override_pattern: one character per layer, M = Mamba-2, * = attention, - = MLP, E = MoE."""
+    pattern = cfg.get("hybrid_override_pattern")
+    if not isinstance(pattern, str) or len(pattern) != layers or set(pattern) - set("M*-E"):
+        raise ConfigError(
+            f"config.json field 'hybrid_override_pattern' must be a string of {layers} characters from 'M', '*', '-', "
+            f"'E' (got {_show(pattern)})",
+            value=_show(pattern),
+            accepted=["M (Mamba-2), * (attention), - (MLP), E (MoE), one per layer"],
+        )
+    return pattern
+
+
 def _recurrent(
-    cfg: dict[str, Any], model_type: str, layers: int, hidden: int
+    cfg: dict[str, Any], model_type: str, layers: int, hidden: int, pattern: str | None = None
 ) -> tuple[RecurrentMixer | None, set[int], set[int]]:
     """(mixer, layers that run it, layers without attention) for hybrid and linear-attention models."""
     kinds = _layer_kinds(cfg, layers)
@@ -696,6 +754,8 @@ def _recurrent(
         mamba = {i for i in range(layers) if i % period != offset}
         return mixer, mamba, mamba
     if model_type in ("granitemoehybrid", "falcon_h1", "nemotron_h") or "mamba_d_state" in cfg:
+        if model_type == "nemotron_h" and pattern is not None and "M" not in pattern:
+            return None, set(), {i for i, c in enumerate(pattern) if c != "*"}
         heads = _require(cfg, "Mamba-2 heads", "mamba_n_heads", "mamba_num_heads", hi=MAX_HEADS)
         head_dim = cfg.get("mamba_d_head", cfg.get("mamba_head_dim"))
         d_ssm = _optional(cfg, "mamba_d_ssm", lo=1, hi=MAX_INTERMEDIATE)
@@ -717,6 +777,8 @@ def _recurrent(
         )
         if model_type == "falcon_h1":
             return mixer, set(range(layers)), set()  # attention and Mamba-2 side by side in every layer
+        if pattern is not None:
+            return mixer, {i for i, c in enumerate(pattern) if c == "M"}, {i for i, c in enumerate(pattern) if c != "*"}
         if kinds is None:
             raise ConfigError(
                 f"config.json of a {model_type} hybrid needs 'layer_types' (one 'mamba'/'attention' per layer)",
@@ -803,11 +865,32 @@ def _vision_params(config: dict[str, Any], text_hidden: int, notes: list[str]) -
     temporal = field_("temporal_patch_size", hi=16) or 1
     merge = field_("spatial_merge_size", hi=16) or 1
     out = field_("out_hidden_size", hi=MAX_HIDDEN) or text_hidden
+    merged = h * merge * merge
+    qwen3 = "num_position_embeddings" in vision or "deepstack_visual_indexes" in vision
+    if qwen3 or str(vision.get("model_type", "")).startswith("qwen2"):
+        # Qwen2.5-VL: RMSNorms, gated SiLU MLP, bias-free Conv3d patch embedding, RMSNorm + 2-layer merger.
+        # Qwen3-VL / Qwen3.5: LayerNorms (weight + bias), GELU MLP, Conv3d with bias, learned position embedding,
+        # LayerNorm + 2-layer merger, and one more merger (LayerNorm over the merged width) per deepstack layer.
+        # Source: transformers models/qwen2_5_vl and models/qwen3_vl modeling files.
+        norm = 2 * h if qwen3 else h
+        mlp = 2 * h * inter + inter + h if qwen3 else 3 * h * inter + 2 * inter + h
+        per_layer = 2 * norm + (3 * h * h + 3 * h) + (h * h + h) + mlp
+        embeddings = channels * temporal * patch * patch * h + (h if qwen3 else 0)
+        positions = field_("num_position_embeddings", hi=1 << 20) or 0
+        embeddings += positions * h
+        two_layer = merged * merged + merged + merged * out + out
+        projector = norm + two_layer
+        deepstack = vision.get("deepstack_visual_indexes") or []
+        if not isinstance(deepstack, list) or len(deepstack) > MAX_LAYERS:
+            raise ConfigError(
+                "vision_config.deepstack_visual_indexes must be a list of layer indices", value="deepstack"
+            )
+        projector += len(deepstack) * (2 * merged + two_layer)
+        return n * per_layer + embeddings + projector
     gated = str(vision.get("hidden_act", "")).lower() == "silu"
     mlp = (3 if gated else 2) * h * inter + (2 * inter if gated else inter) + h
     per_layer = 3 * h * h + 3 * h + h * h + h + mlp + 2 * h
     embeddings = channels * temporal * patch * patch * h
-    merged = h * merge * merge
     projector = h + merged * merged + merged + merged * out + out
     notes.append(
         f"vision tower sized as a {n}-layer ViT of width {h} (MLP {inter}) with a {merge}x{merge} patch merger "
@@ -825,7 +908,8 @@ def _inventory(a: Architecture) -> list[Tensor]:
             out.extend(_attention_tensors(a, i))
         if a.recurrent is not None and i in a.recurrent_layers:
             out.extend(a.recurrent.tensors(i))
-        out.extend(_mlp_tensors(a, i))
+        if i not in a.mlp_free_layers:
+            out.extend(_mlp_tensors(a, i))
         out.append(Tensor("norm", i, 1, h * a.norms_per_layer * (2 if a.norm_has_bias else 1)))
     out.append(Tensor("norm", None, 1, h))  # final norm
     if not a.tied_embeddings:
@@ -848,6 +932,12 @@ def _attention_tensors(a: Architecture, i: int) -> list[Tensor]:
         t.append(Tensor("norm", i, 1, a.kv_lora_rank))
         t.append(Tensor("attn_kv_b", i, a.num_heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank))
         t.append(Tensor("attn_output", i, h, a.num_heads * a.v_head_dim))
+        if a.index_heads:
+            d = a.index_head_dim
+            t.append(Tensor("indexer_q", i, a.index_heads * d, a.q_lora_rank or h))
+            t.append(Tensor("indexer_k", i, d, h))
+            t.append(Tensor("indexer_w", i, a.index_heads, h))
+            t.append(Tensor("norm", i, 1, 2 * d))
         return t
     q_dim = a.num_heads * a.head_dim
     kv_dim = a.num_kv_heads * a.head_dim
@@ -879,10 +969,11 @@ def _mlp_tensors(a: Architecture, i: int) -> list[Tensor]:
     e, m = a.num_experts, a.moe_intermediate_size
     t = [
         Tensor("ffn_gate_inp", i, e, h),
-        Tensor("ffn_gate_exps", i, m, h, count=e, expert=True),
         Tensor("ffn_up_exps", i, m, h, count=e, expert=True),
         Tensor("ffn_down_exps", i, h, m, count=e, expert=True),
     ]
+    if a.gated_mlp:
+        t.insert(1, Tensor("ffn_gate_exps", i, m, h, count=e, expert=True))
     if a.router_bias:
         t.append(Tensor("bias", i, 1, e))
     if a.score_correction_bias:
@@ -891,7 +982,9 @@ def _mlp_tensors(a: Architecture, i: int) -> list[Tensor]:
         t.append(Tensor("bias", i, 2 * m + h, 1, count=e, expert=True))
     if a.num_shared_experts:
         s = a.shared_expert_intermediate_size * a.num_shared_experts
-        t += [Tensor("ffn_gate_shexp", i, s, h), Tensor("ffn_up_shexp", i, s, h), Tensor("ffn_down_shexp", i, h, s)]
+        t += [Tensor("ffn_up_shexp", i, s, h), Tensor("ffn_down_shexp", i, h, s)]
+        if a.gated_mlp:
+            t.append(Tensor("ffn_gate_shexp", i, s, h))
         if a.shared_expert_gate:
             t.append(Tensor("ffn_gate_inp_shexp", i, 1, h))
     return t

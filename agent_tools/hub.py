@@ -537,8 +537,13 @@ def _from_safetensors(
     if headers and quant is None:
         params, params_source = sum(params_by_dtype.values()), "safetensors headers (every tensor's shape)"
     else:
-        params = arch.params_total
+        params = arch.params_checkpoint
         params_source = "config.json (tensor inventory)"
+        if arch.params_mtp:
+            notes.append(
+                f"the checkpoint stores {arch.mtp_layers} multi-token-prediction layer(s) "
+                f"({arch.params_mtp:,} parameters) that runtimes load only for speculative decoding"
+            )
         if quant is not None:
             notes.append(f"pre-quantized checkpoint: {quant.description}; parameters counted from config.json")
         if quant is None and total_size and stored_dtype in _DTYPE_BYTES:
