@@ -102,9 +102,17 @@ def subject(req: EstimateRequest) -> Subject:
             entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings, from_catalog=True
         )
     if req.config is not None:
+        from agent_tools.hub import declared_quantization
+
         arch = parse_config(req.config)
         name = str(req.config.get("_name_or_path") or req.config.get("model_type") or "custom config")
-        return Subject(name, name, arch, None, "config.json (given)", arch.max_position_embeddings, arch.notes)
+        # A pre-quantized checkpoint's config declares how it is stored: size it so unless a precision is asked.
+        quant = declared_quantization(req.config)
+        notes = (*arch.notes, f"config.json declares {quant.description}") if quant else arch.notes
+        return Subject(
+            name, name, arch, None, "config.json (given)", arch.max_position_embeddings, notes,
+            file_format=quant.format_id if quant else None,
+        )  # fmt: skip
     if req.gguf is not None:
         info = req.gguf
         arch = parse_config(info.config)

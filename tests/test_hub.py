@@ -330,3 +330,14 @@ def test_the_hub_benchmark_meets_its_targets(cache: Path) -> None:
     # config.json does not mention): at least 90% within 0.5%, none beyond 5%.
     assert sum(p <= 0.5 for p in params) >= 0.9 * len(params) and max(params) < 5
     assert weights and max(weights) <= 2.0
+
+
+def test_a_config_that_declares_fp8_is_sized_as_fp8_unless_a_precision_is_asked() -> None:
+    from agent_tools import estimate_memory
+
+    fp8 = {**QWEN25_05B, "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}}
+    stored = estimate_memory(config=fp8, context_length=1024)
+    bf16 = estimate_memory(config=fp8, context_length=1024, precision="bf16")
+    assert bf16.breakdown.weights_bytes == 2 * 494_032_768
+    # FP8 linears (1 byte + block scales), 16-bit embeddings and norms
+    assert 0.55 * bf16.breakdown.weights_bytes < stored.breakdown.weights_bytes < 0.75 * bf16.breakdown.weights_bytes
