@@ -707,7 +707,19 @@ def _gguf_header(
         return gguf_info_from_header(header, f"{repo_id}/{filename}", filename)
     if offline:
         raise _offline_error(repo_id, f"offline and {filename} was never read")
-    reader = _RangeReader(repo_id, filename, commit, token)
+    return read_remote_gguf(repo_id, filename, revision=commit, token=token)
+
+
+def read_remote_gguf(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    endpoint: str | None = None,
+) -> GgufInfo:
+    """A Hub GGUF file's header, read with HTTP range requests (1 MiB at a time): the tensor data is never fetched."""
+    reader = _RangeReader(repo_id, filename, revision, token, endpoint)
     try:
         header = parse_gguf_header(reader.read)
     except GgufHeaderError as e:
@@ -718,11 +730,13 @@ def _gguf_header(
 class _RangeReader:
     """Sequential reads of a remote file through HTTP range requests, 1 MiB at a time, at most 64 MiB."""
 
-    def __init__(self, repo_id: str, filename: str, revision: str | None, token: str | bool | None) -> None:
+    def __init__(
+        self, repo_id: str, filename: str, revision: str | None, token: str | bool | None, endpoint: str | None = None
+    ) -> None:
         from huggingface_hub import hf_hub_url
         from huggingface_hub.utils import build_hf_headers
 
-        self.url = hf_hub_url(repo_id, filename, revision=revision)
+        self.url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint or os.environ.get("HF_ENDPOINT"))
         self.headers = build_hf_headers(token=token)
         self.buffer = b""
         self.fetched = 0

@@ -341,3 +341,60 @@ def test_a_config_that_declares_fp8_is_sized_as_fp8_unless_a_precision_is_asked(
     assert bf16.breakdown.weights_bytes == 2 * 494_032_768
     # FP8 linears (1 byte + block scales), 16-bit embeddings and norms
     assert 0.55 * bf16.breakdown.weights_bytes < stored.breakdown.weights_bytes < 0.75 * bf16.breakdown.weights_bytes
+
+
+def test_a_remote_gguf_header_is_read_with_range_requests_not_the_whole_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local HTTP server that honours Range stands in for the Hub's file endpoint: the only request goes to
+    127.0.0.1, so offline mode is lifted for this test alone."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import numpy as np
+    from gguf import GGUFWriter
+
+    from agent_tools.hub import read_remote_gguf
+
+    path = tmp_path / "big.gguf"
+    w = GGUFWriter(str(path), "llama")
+    for key, value in [("llama.block_count", 1), ("llama.embedding_length", 1024), ("llama.attention.head_count", 8),
+                       ("llama.feed_forward_length", 4096)]:  # fmt: skip
+        w.add_uint32(key, value)
+    w.add_tensor("token_embd.weight", np.zeros((3000, 1024), dtype=np.float16))  # 6 MB of tensor data
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    data = path.read_bytes()
+    served: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            start, end = 0, len(data) - 1
+            rng = self.headers.get("Range")
+            if rng:
+                a, b = rng.removeprefix("bytes=").split("-")
+                start, end = int(a), min(int(b), len(data) - 1)
+            body = data[start : end + 1]
+            served.append(len(body))
+            self.send_response(206 if rng else 200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        info = read_remote_gguf("acme/big-GGUF", "big.gguf", endpoint=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+    assert info.tensors.total_bytes == 3000 * 1024 * 2 and info.config["hidden_size"] == 1024
+    assert sum(served) <= 1 << 20 < len(data)  # one 1 MiB range of a 6 MB file
