@@ -17,7 +17,7 @@ import json
 import os
 import re
 import struct
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -428,6 +428,7 @@ def _store_summary(cache: Path, model: HubModel, gguf_file: str | None) -> None:
         "mmproj": _facts_dict(model.mmproj),
         "gguf_files": list(model.gguf_files),
         "notes": list(model.notes),
+        "mtp_layers": model.arch.mtp_layers,
     }
     path = _summary_path(cache, model.repo_id, model.revision, gguf_file)
     try:
@@ -455,6 +456,8 @@ def _model_from_summary(data: dict[str, Any]) -> HubModel:
     gguf = _facts(data.get("gguf"))
     config = data["config"]
     arch = parse_config(gguf.info.config if gguf and not config else config)
+    if data.get("mtp_layers") and not arch.mtp_layers:
+        arch = replace(arch, mtp_layers=int(data["mtp_layers"]))
     return HubModel(
         repo_id=data["repo_id"],
         revision=data["revision"],
@@ -502,6 +505,12 @@ def _from_safetensors(
         total_size = int(size) if isinstance(size, int | float) and not isinstance(size, bool) and size > 0 else None
         weight_map = index.get("weight_map") if isinstance(index.get("weight_map"), dict) else {}
         shards = sorted(set(map(str, weight_map.values())))
+        stored_mtp = mtp_layers_in(weight_map, arch.num_layers)
+        if stored_mtp and not arch.mtp_layers:
+            arch = replace(arch, mtp_layers=stored_mtp)
+            notes.append(
+                f"the index lists {stored_mtp} multi-token-prediction layer(s) its config.json does not declare"
+            )
     else:
         shards = [f for f in files if f.endswith(".safetensors") and "/" not in f][:1000]
     # Header-only (or complete) shard files already in the snapshot are read locally; otherwise, online, the Hub.
@@ -574,6 +583,20 @@ def _from_safetensors(
         quantization=quant,
         notes=tuple(notes + list(arch.notes)),
     )
+
+
+def mtp_layers_in(weight_map: dict[str, Any], num_layers: int) -> int:
+    """Multi-token-prediction layers a checkpoint stores, from its tensor names: `mtp.layers.K.` (Qwen3-Next,
+    Qwen3.5) or decoder layers past num_hidden_layers (`model.layers.61.` in DeepSeek-V3)."""
+    layers: set[str] = set()
+    for name in list(weight_map)[:2_000_000]:
+        if name.startswith("mtp.layers."):
+            layers.add("mtp" + name.split(".")[2])
+        elif name.startswith("model.layers."):
+            index = name.split(".")[2]
+            if index.isdigit() and int(index) >= num_layers:
+                layers.add(index)
+    return len(layers)
 
 
 def _local_safetensors_header(path: Path, repo_id: str) -> dict[str, dict[str, Any]]:

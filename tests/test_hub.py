@@ -398,3 +398,22 @@ def test_a_remote_gguf_header_is_read_with_range_requests_not_the_whole_file(
         server.shutdown()
     assert info.tensors.total_bytes == 3000 * 1024 * 2 and info.config["hidden_size"] == 1024
     assert sum(served) <= 1 << 20 < len(data)  # one 1 MiB range of a 6 MB file
+
+
+def test_mtp_layers_listed_in_the_index_are_counted_even_when_the_config_is_silent(cache: Path) -> None:
+    # Qwen3-Next-80B-A3B's config.json declares no MTP module, yet its checkpoint stores one (mtp.* tensors).
+    config = {"model_type": "qwen3_next", "hidden_size": 256, "num_hidden_layers": 4, "vocab_size": 1000,
+              "head_dim": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 512,
+              "num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 64,
+              "shared_expert_intermediate_size": 64, "linear_num_key_heads": 2, "linear_key_head_dim": 32,
+              "linear_num_value_heads": 4, "linear_value_head_dim": 32, "full_attention_interval": 4,
+              "tie_word_embeddings": False}  # fmt: skip
+    weight_map = {"model.embed_tokens.weight": "a.safetensors", "mtp.fc.weight": "b.safetensors",
+                  "mtp.layers.0.self_attn.q_proj.weight": "b.safetensors"}  # fmt: skip
+    index = {"metadata": {"total_size": 1}, "weight_map": weight_map}
+    write_repo(cache, "acme/next", {"config.json": json.dumps(config).encode(),
+                                    "model.safetensors.index.json": json.dumps(index).encode()})  # fmt: skip
+    for _ in range(2):  # parsed, then from the cached summary
+        m = resolve_repo("acme/next")
+        assert m.arch.mtp_layers == 1 and m.params == m.arch.params_total + m.arch.params_mtp
+        assert any("does not declare" in n for n in m.notes)
