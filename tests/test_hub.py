@@ -417,3 +417,35 @@ def test_mtp_layers_listed_in_the_index_are_counted_even_when_the_config_is_sile
         m = resolve_repo("acme/next")
         assert m.arch.mtp_layers == 1 and m.params == m.arch.params_total + m.arch.params_mtp
         assert any("does not declare" in n for n in m.notes)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "message"),
+    [
+        ("GatedRepoError", "HubGatedError", "hf auth login"),
+        ("RepositoryNotFoundError", "HubNotFoundError", "did you mean 'Qwen/Qwen3-8B'"),
+        ("RevisionNotFoundError", "HubNotFoundError", "revision 'v9'"),
+        ("ConnectTimeout", "HubOfflineError", "did not answer within"),
+    ],
+)
+def test_hub_failures_become_one_typed_line(error: str, expected: str, message: str) -> None:
+    """The huggingface_hub / HTTP exceptions a Hub call raises, translated the way resolve_repo reports them."""
+    from huggingface_hub import errors
+
+    from agent_tools import hub
+
+    try:  # the HTTP client huggingface_hub is built on (httpx2 in huggingface_hub 2.x, httpx before)
+        import httpx2
+    except ImportError:
+        import httpx as httpx2  # type: ignore[no-redef]
+
+    request = httpx2.Request("GET", "https://huggingface.co/api/models/Qwen/Qwen3-8b")
+    response = httpx2.Response(404, request=request)
+    raised = (
+        httpx2.ConnectTimeout("timed out", request=request)
+        if error == "ConnectTimeout"
+        else getattr(errors, error)("upstream text", response=response)
+    )
+    translated = hub._translate(raised, "Qwen/Qwen3-8b", ["Qwen/Qwen3-8B", "Qwen/Qwen3-4B"], "v9")
+    assert type(translated).__name__ == expected
+    assert message in str(translated) and "\n" not in str(translated)
