@@ -440,15 +440,20 @@ def text_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+# Encoder-decoder models: language models, but not the decoder-only kind this calculator sizes.
+ENCODER_DECODER_TYPES = {"t5", "mt5", "umt5", "bart", "mbart", "pegasus", "marian", "longt5", "switch_transformers"}
+
+
 def not_an_llm_reason(config: dict[str, Any]) -> str | None:
-    """Why a config is not a text decoder this calculator sizes (a diffusion pipeline, an image or audio
-    encoder), or None."""
+    """Why a config is not a decoder-only LLM this calculator sizes (a diffusion pipeline, an image, audio or text
+    encoder, an encoder-decoder), or None."""
     if "_class_name" in config or "_diffusers_version" in config:
-        return f"a diffusers component ({config.get('_class_name', 'pipeline')}), not a language model"
-    model_type = str(config.get("model_type", "")).lower()
-    nested = any(isinstance(config.get(k), dict) for k in ("text_config", "llm_config", "language_config"))
-    if model_type in NOT_LLM_TYPES and not nested:
+        return f"a diffusers component ({_show(config.get('_class_name', 'pipeline'))}), not a language model"
+    model_type = str(config.get("model_type", "")).lower()[:64]
+    if model_type in NOT_LLM_TYPES:
         return f"model_type '{model_type}' is an encoder (vision, audio or text embeddings), not a text decoder"
+    if model_type in ENCODER_DECODER_TYPES or config.get("is_encoder_decoder") is True:
+        return f"model_type '{model_type}' is an encoder-decoder model; vramwise sizes decoder-only LLMs"
     return None
 
 

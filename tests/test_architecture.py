@@ -347,3 +347,16 @@ def test_integral_floats_are_numbers_but_fractions_are_not() -> None:
     assert parse_config({**LLAMA_31_8B, "num_hidden_layers": 32.0}).num_layers == 32
     with pytest.raises(ConfigError, match="num_hidden_layers"):
         parse_config({**LLAMA_31_8B, "num_hidden_layers": 32.5})
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"model_type": "clip", "text_config": {"hidden_size": 512, "num_hidden_layers": 12}, "vision_config": {}},
+        {"model_type": "t5", "d_model": 512, "num_layers": 6, "num_heads": 8, "vocab_size": 32128},
+        {"model_type": "custom", "is_encoder_decoder": True, "hidden_size": 64},
+    ],
+)
+def test_encoders_and_encoder_decoders_are_refused_with_the_reason(config: dict) -> None:
+    with pytest.raises(ConfigError, match=r"not an LLM: model_type '(clip|t5|custom)' is an encoder"):
+        parse_config(config)
