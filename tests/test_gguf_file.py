@@ -90,3 +90,30 @@ def test_not_a_gguf_file_is_a_clear_error(tmp_path) -> None:
         read_gguf(bad)
     with pytest.raises(VramwiseError, match="not found"):
         read_gguf(tmp_path / "missing.gguf")
+
+
+def test_a_damaged_or_hostile_header_fails_with_one_clear_error() -> None:
+    """Random bytes after a valid magic and version: a GgufHeaderError or a parsed header, never anything else."""
+    import io
+    import struct
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from agent_tools.gguf_file import GgufHeaderError, parse_gguf_header
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        counts=st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+        body=st.binary(max_size=512),
+    )
+    def check(counts: tuple[int, int], body: bytes) -> None:
+        raw = b"GGUF" + struct.pack("<I", 3) + struct.pack("<QQ", *counts) + body
+        try:
+            header = parse_gguf_header(io.BytesIO(raw).read)
+        except GgufHeaderError as e:
+            assert str(e) and "\n" not in str(e)
+        else:
+            assert len(header.tensors) == counts[0]
+
+    check()
