@@ -211,6 +211,10 @@ def gguf_info_from_header(header: GgufHeader, path: str, stem: str) -> GgufInfo:
     def key(suffix: str) -> Any:
         return meta.get(f"{arch}.{suffix}")
 
+    def number(suffix: str) -> int:
+        value = key(suffix)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
     by_type: dict[str, int] = {}
     total = params = embd = output = experts = 0
     vocab_from_tensor = None
@@ -259,13 +263,14 @@ def gguf_info_from_header(header: GgufHeader, path: str, stem: str) -> GgufInfo:
             kv_lora_rank=kv_lora,
             q_lora_rank=key("attention.q_lora_rank"),
             qk_rope_head_dim=key("rope.dimension_count"),
-            qk_nope_head_dim=(key("attention.key_length_mla") or key("attention.key_length") or 0)
-            - (key("rope.dimension_count") or 0),
+            qk_nope_head_dim=(number("attention.key_length_mla") or number("attention.key_length"))
+            - number("rope.dimension_count"),
             v_head_dim=key("attention.value_length_mla") or key("attention.value_length"),
         )
     for field_name in ("num_key_value_heads", "intermediate_size"):
         if isinstance(config[field_name], list):  # per-layer arrays: keep the largest (conservative)
-            config[field_name] = max(config[field_name]) if config[field_name] else None
+            numbers = [v for v in config[field_name] if isinstance(v, int) and not isinstance(v, bool)]
+            config[field_name] = max(numbers) if numbers else None
     config = {k: v for k, v in config.items() if v is not None}
     missing = [k for k in ("hidden_size", "num_hidden_layers", "num_attention_heads") if k not in config]
     if missing and arch != "clip":
