@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_tools.architecture import not_an_llm_reason, parse_config
-from agent_tools.errors import ConfigError
+from agent_tools.errors import ConfigError, closest
 from agent_tools.gguf_file import GgufInfo
 from agent_tools.hub_files import model_from_gguf, model_from_safetensors, mtp_layers_in, read_remote_gguf
 from agent_tools.hub_model import (
@@ -123,10 +123,23 @@ def resolve_repo(
     token = token if token is not None else (os.environ.get("HF_TOKEN") or None)
     try:
         return _resolve(repo_id, revision, token, gguf_file, cache, offline)
+    except HubOfflineError as e:
+        raise _with_suggestions(e, repo_id, candidates) from None
     except (HubError, ConfigError):
         raise
     except Exception as e:  # huggingface_hub / requests errors: one line, typed
-        raise _translate(e, repo_id, candidates, revision) from None
+        raise _with_suggestions(_translate(e, repo_id, candidates, revision), repo_id, candidates) from None
+
+
+def _with_suggestions(error: HubError, repo_id: str, candidates: list[str]) -> HubError:
+    """An offline miss on a name close to a catalog entry is most likely a typo: say which entries are close."""
+    if not isinstance(error, HubOfflineError) or not candidates:
+        return error
+    suggestions = closest(repo_id, candidates)
+    if not suggestions:
+        return error
+    message = f"{error}; or did you mean {', '.join(repr(s) for s in suggestions)}?"
+    return HubOfflineError(message, value=repo_id, accepted=error.accepted, suggestions=suggestions)
 
 
 def _resolve(

@@ -449,3 +449,11 @@ def test_hub_failures_become_one_typed_line(error: str, expected: str, message: 
     translated = hub._translate(raised, "Qwen/Qwen3-8b", ["Qwen/Qwen3-8B", "Qwen/Qwen3-4B"], "v9")
     assert type(translated).__name__ == expected
     assert message in str(translated) and "\n" not in str(translated)
+
+
+def test_an_offline_miss_close_to_a_catalog_name_suggests_it(cache: Path) -> None:
+    with pytest.raises(HubOfflineError, match=r"did you mean 'meta-llama/Llama-3\.1-8B-Instruct'") as info:
+        resolve_repo(
+            "meta-llama/Llama-3.1-8B-Instrct", candidates=["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-8B"]
+        )
+    assert "pass its config.json" in str(info.value)
