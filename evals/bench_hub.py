@@ -104,7 +104,9 @@ def _predicted_bytes(model: Any) -> int:
     from agent_tools.weights import weight_breakdown
 
     fmt = catalog.resolve_format(model.format_id or "bf16")
-    return weight_breakdown(model.arch, fmt, catalog.formats_file()).total_bytes
+    # A checkpoint also stores any multi-token-prediction layers, at the same precision.
+    mtp = model.arch.params_mtp * int(fmt.bits or 16) // 8
+    return weight_breakdown(model.arch, fmt, catalog.formats_file()).total_bytes + mtp
 
 
 def build_cache(cache: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
