@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from agent_tools.errors import VramwiseError, unknown_name
+from agent_tools.errors import unknown_name
 from agent_tools.schemas import (
     FormatEntry,
     FormatsFile,
@@ -65,7 +65,7 @@ def normalize(name: str) -> str:
     return _SEPARATORS.sub("", _DECIMAL_POINT.sub("p", name.lower()))
 
 
-_CORES = re.compile(r"\d+\s*-?\s*core")
+_CORES = re.compile(r"\d+\s*(?:-\s*)?core")  # no nested optional runs: linear on long blank input
 
 
 def normalize_gpu(name: str) -> str:
@@ -125,7 +125,10 @@ def resolve_kv_format(name: str) -> tuple[str, KvFormatEntry]:
     hit = _kv_index().get(normalize(name))
     if hit is None:
         raise unknown_name(
-            "KV-cache precision", name, list(formats_file().kv_cache_formats), "accepted: fp16, bf16, fp8, q8_0, q4_0"
+            "KV-cache precision",
+            name,
+            list(formats_file().kv_cache_formats),
+            f"accepted: {', '.join(formats_file().kv_cache_formats)}",
         )
     return hit
 
@@ -259,8 +262,3 @@ def quality_index() -> dict[str, QualityEntry]:
         return {}
     rows = _validate(QualityEntry, _load("quality.yaml")["quality"], "quality.yaml")
     return {r.model: r for r in rows}
-
-
-def positive(name: str, value: float | int | None) -> None:
-    if value is not None and not value > 0:
-        raise VramwiseError(f"{name} must be greater than 0 (got {value!r})", value=value, accepted=["> 0"])

@@ -22,7 +22,7 @@ from agent_tools.ranking import (
     quick_or_none,
 )
 from agent_tools.schemas import FormatQuality
-from agent_tools.units import fmt_bytes
+from agent_tools.units import MAX_NAME_CHARS, fmt_bytes
 
 # ---------------------------------------------------------------------------------------------- compare
 
@@ -30,7 +30,8 @@ from agent_tools.units import fmt_bytes
 class CompareRequest(BaseModel):
     """One model in several precisions, and what else fits in the same memory."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Names are short (a 150,000-character GPU name must not reach a parser) and numbers are numbers ("8" is not 8).
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_NAME_CHARS, strict=True)
 
     model: Annotated[str | None, Field(description="catalog id, alias or HF repo id")] = None
     config: Annotated[dict[str, Any] | None, Field(description="a config.json object")] = None
@@ -202,7 +203,7 @@ def _alternatives(
 ) -> list[Alternative]:
     """Other (model, format) pairs in the same memory (+-10%) or less (down to half) as this model's 16-bit and
     4-bit rows, with what published scores say about which is better."""
-    anchors = [f for f in ("bf16", "q4_k_m", "awq_int4") if f in results]
+    anchors: list[str] = [f for f in ("bf16", "q4_k_m", "awq_int4") if f in results]
     if not anchors:
         anchors = [next(iter(results))]
     out: list[Alternative] = []

@@ -17,7 +17,7 @@ from agent_tools.gguf_file import GgufInfo
 from agent_tools.plan import Plan, make_plan
 from agent_tools.resolve import catalog_architecture
 from agent_tools.results import Breakdown, Fit, ModelInfo, PrecisionInfo, RuntimeDetail, Speed
-from agent_tools.units import GB, GiB, fmt_bytes
+from agent_tools.units import GB, MAX_NAME_CHARS, GiB, fmt_bytes
 
 __all__ = [
     "NOTE_FOR",
@@ -37,13 +37,16 @@ __all__ = [
 
 Mode = Literal["inference", "full_finetune", "lora", "qlora"]
 Optimizer = Literal["adamw", "adamw_8bit", "sgd"]
+LoraTarget = Literal["q", "k", "v", "o", "gate", "up", "down"]
+LORA_TARGETS: tuple[LoraTarget, ...] = ("q", "k", "v", "o", "gate", "up", "down")
 MAX_CONTEXT = 10_000_000
 MAX_BATCH = 100_000
 
 class EstimateRequest(BaseModel):
     """What to size. Give exactly one of `model`, `config` or `params_b`."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Names are short (a 150,000-character GPU name must not reach a parser) and numbers are numbers ("8" is not 8).
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_NAME_CHARS, strict=True)
 
     model: Annotated[
         str | None,
@@ -66,7 +69,13 @@ class EstimateRequest(BaseModel):
     mode: Annotated[
         Mode, Field(description="inference, or training: full_finetune (AdamW by default), lora, qlora (4-bit base)")
     ] = "inference"
-    runtime: Annotated[str, Field(description="generic | transformers | vllm | llama.cpp")] = "generic"
+    runtime: Annotated[
+        str | None,
+        Field(
+            description="generic | transformers | vllm | llama.cpp (aliases: ollama, sglang, hf, ...). Not given: "
+            "generic on one GPU, vLLM's limits for inference on several GPUs; the result says which was assumed"
+        ),
+    ] = None
     gpu: Annotated[str | None, Field(description="GPU name or alias, e.g. 'RTX 4090', 'A100 80GB', 'M3 Max 64GB'")] = (
         None
     )
@@ -86,8 +95,8 @@ class EstimateRequest(BaseModel):
         Optimizer, Field(description="training: adamw (mixed precision, 12 B/param), adamw_8bit (6), sgd (8)")
     ] = "adamw"
     lora_rank: Annotated[int, Field(gt=0, le=4096, description="LoRA/QLoRA adapter rank r")] = 16
-    lora_targets: list[Literal["q", "k", "v", "o", "gate", "up", "down"]] = Field(
-        default_factory=lambda: ["q", "k", "v", "o", "gate", "up", "down"],
+    lora_targets: list[LoraTarget] = Field(
+        default_factory=lambda: list(LORA_TARGETS),
         description="projections that get LoRA adapters (default: all linear layers)",
     )
     gradient_checkpointing: Annotated[
@@ -100,6 +109,10 @@ class EstimateRequest(BaseModel):
         int, Field(ge=0, le=3, description="DeepSpeed ZeRO stage across num_gpus: 1 optimizer, 2 +grads, 3 +weights")
     ] = 0
     # runtime knobs
+    reserve_gb: Annotated[
+        float | None,
+        Field(ge=0, le=1024, description="GiB per GPU kept free for a desktop, display or other programs (default 0)"),
+    ] = None
     gpu_memory_utilization: Annotated[
         float | None, Field(gt=0, le=1, description="vLLM: share of GPU memory it pre-allocates (default 0.9)")
     ] = None
@@ -138,6 +151,7 @@ class EstimateResult(BaseModel):
     precision: PrecisionInfo
     mode: Mode
     runtime: str
+    runtime_assumed: bool = Field(default=False, description="true when the request named no runtime")
     context_length: int
     batch_size: int
     breakdown: Breakdown
@@ -237,6 +251,7 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
         ),
         mode=req.mode,
         runtime=runtime.id,
+        runtime_assumed=plan.runtime_assumed,
         context_length=context,
         batch_size=batch,
         breakdown=breakdown,
@@ -260,6 +275,7 @@ def _fit(plan: Plan, per_gpu: int, detail: RuntimeDetail, assumptions: list[str]
     if usable is None or device is None or plan.gpu_memory is None:
         return None
     headroom = usable - per_gpu
+    margin = plan.runtime.fit_margin(plan)
     # without a known maximum (params_b only), search up to 1M tokens
     upper = max(req.context_length, subject.max_context or 1_048_576)
     max_ctx = fit.max_context(plan, req.batch_size, upper)
@@ -275,10 +291,12 @@ def _fit(plan: Plan, per_gpu: int, detail: RuntimeDetail, assumptions: list[str]
         usable_bytes=usable,
         required_bytes=per_gpu,
         fits=fits,
+        level=fit.level(headroom, margin),
+        margin_bytes=margin,
         headroom_bytes=headroom,
         max_context_length=max_ctx,
         max_batch_size=max_batch,
-        verdict=fit.verdict(fits, per_gpu, usable, req.num_gpus, device.name, plan.runtime.profile, headroom),
+        verdict=fit.verdict(per_gpu, usable, req.num_gpus, device.name, plan.runtime.profile, margin),
     )
     if entry and entry.gpu_usable_fraction:
         assumptions.append(

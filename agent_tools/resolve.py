@@ -241,12 +241,24 @@ def known_precisions() -> set[str]:
     return {f.id for f in catalog.list_formats()}
 
 
+def float_precisions() -> list[str]:
+    """The unquantized weight formats (what full fine-tuning trains in)."""
+    return sorted(f.id for f in catalog.list_formats() if f.kind == "float")
+
+
 def kv_format(name: str) -> tuple[str, KvFormatEntry]:
     return catalog.resolve_kv_format(name)
 
 
 def runtime(name: str) -> Runtime:
     return behaviour(catalog.resolve_runtime(name))
+
+
+def default_runtime(mode: str, num_gpus: int) -> str:
+    """The runtime sized when a request names none: the serving runtime for inference on several GPUs (its own
+    limits decide what fits there), else the generic profile."""
+    row = catalog.defaults()["default_runtime"]
+    return str(row["multi_gpu_inference"] if mode == "inference" and num_gpus > 1 else row["otherwise"])
 
 
 # ---------------------------------------------------------------------------------------------- devices

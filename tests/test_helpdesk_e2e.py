@@ -50,6 +50,8 @@ def helpdesk() -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+    if proc.stderr:
+        proc.stderr.close()
 
 
 def test_api_answers_with_numbers_and_rejects_bad_requests(helpdesk: str) -> None:

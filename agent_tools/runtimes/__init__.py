@@ -16,21 +16,15 @@ from agent_tools.schemas import RuntimeProfile
 __all__ = ["PerGpu", "Runtime", "behaviour", "behaviours"]
 
 
-def _subclasses(cls: type[Runtime]) -> list[type[Runtime]]:
-    out = []
-    for sub in cls.__subclasses__():
-        out += [sub, *_subclasses(sub)]
-    return out
-
-
 @cache
 def behaviours() -> dict[str, type[Runtime]]:
-    """Runtime id -> behaviour class, from every module of this package."""
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
+    """Runtime id -> behaviour class, from the `Runtime` subclasses defined in each module of this package."""
     found: dict[str, type[Runtime]] = {"generic": Runtime}
-    for cls in _subclasses(Runtime):
-        found[cls.id] = cls
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Runtime) and value.__module__ == module.__name__:
+                found[value.id] = value
     return found
 
 
