@@ -392,10 +392,14 @@ def test_a_remote_gguf_header_is_read_with_range_requests_not_the_whole_file(
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    from huggingface_hub import close_session
+
     try:
         info = read_remote_gguf("acme/big-GGUF", "big.gguf", endpoint=f"http://127.0.0.1:{server.server_port}")
     finally:
+        close_session()  # the pooled keep-alive connection to the test server
         server.shutdown()
+        server.server_close()
     assert info.tensors.total_bytes == 3000 * 1024 * 2 and info.config["hidden_size"] == 1024
     assert sum(served) <= 1 << 20 < len(data)  # one 1 MiB range of a 6 MB file
 
