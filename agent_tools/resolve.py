@@ -122,15 +122,7 @@ def subject(req: EstimateRequest) -> Subject:
         )
         note = f"weights: exact tensor sizes read from {info.path} ({t.tensor_count} tensors)"
         return Subject(
-            info.name,
-            info.name,
-            arch,
-            t.params,
-            info.path,
-            arch.max_position_embeddings,
-            (note,),
-            exact,
-            t.params,
+            info.name, info.name, arch, t.params, info.path, arch.max_position_embeddings, (note,), exact, t.params,
             info.file_type,
         )
     assert req.params_b is not None
