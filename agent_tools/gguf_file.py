@@ -80,6 +80,9 @@ _MAX_ITEMS = 1 << 22
 _MAX_STRING = 1 << 20
 _MAX_TENSORS = 1 << 17
 _MAX_DIMS = 8
+_MAX_KEPT_NUMBERS = (
+    4096  # per-layer arrays (head_count_kv, feed_forward_length) are kept; vocabulary-sized ones are not
+)
 
 
 class GgufHeaderError(VramwiseError):
@@ -122,7 +125,7 @@ class _Cursor:
             if item_type in _SCALARS:
                 size = struct.calcsize(_SCALARS[item_type])
                 raw = self.take(n * size)
-                if not keep_arrays and n > 64:
+                if not keep_arrays and n > _MAX_KEPT_NUMBERS:  # token scores, not per-layer values
                     return _ArrayLength(n)
                 return list(struct.unpack(f"<{n}{_SCALARS[item_type][1]}", raw))
             items = [self.value(item_type, keep_arrays=False) for _ in range(n)]
@@ -267,6 +270,7 @@ def gguf_info_from_header(header: GgufHeader, path: str, stem: str) -> GgufInfo:
             - number("rope.dimension_count"),
             v_head_dim=key("attention.value_length_mla") or key("attention.value_length"),
         )
+    config.update(_hybrid_fields(arch, key, config))
     for field_name in ("num_key_value_heads", "intermediate_size"):
         if isinstance(config[field_name], list):  # per-layer arrays: keep the largest (conservative)
             numbers = [v for v in config[field_name] if isinstance(v, int) and not isinstance(v, bool)]
@@ -295,6 +299,47 @@ def gguf_info_from_header(header: GgufHeader, path: str, stem: str) -> GgufInfo:
             tensor_count=len(header.tensors),
         ),
     )
+
+
+# llama.cpp architecture names of hybrid models -> the config.json model_type whose layout they share.
+_HYBRID_TYPES = {"jamba": "jamba", "granitehybrid": "granitemoehybrid", "falcon-h1": "falcon_h1"}
+
+
+def _hybrid_fields(arch: str, key: Callable[[str], Any], config: dict[str, Any]) -> dict[str, Any]:
+    """config.json fields of a hybrid model, rebuilt from llama.cpp's metadata: the SSM sizes (`ssm.*`) and which
+    layers attend (a per-layer `attention.head_count_kv` array holds 0 for a recurrent layer; Qwen3-Next gives
+    `full_attention_interval`)."""
+    state = key("ssm.state_size")
+    if not isinstance(state, int) or isinstance(state, bool) or state <= 0:
+        return {}
+    conv, inner = key("ssm.conv_kernel"), key("ssm.inner_size")
+    rank, groups = key("ssm.time_step_rank"), key("ssm.group_count")
+    kv = config.get("num_key_value_heads")
+    hidden = config.get("hidden_size")
+    if arch == "qwen3next":
+        if not all(isinstance(v, int) and v > 0 for v in (inner, rank, groups)):
+            return {}
+        return {
+            "model_type": "qwen3_next",
+            "full_attention_interval": key("full_attention_interval") or 4,
+            "linear_num_key_heads": groups,
+            "linear_num_value_heads": rank,
+            "linear_key_head_dim": state,
+            "linear_value_head_dim": inner // rank,
+            "linear_conv_kernel_dim": conv or 4,
+        }
+    out: dict[str, Any] = {"mamba_d_state": state, "mamba_d_conv": conv or 4}
+    if isinstance(kv, list):
+        out["layer_types"] = ["attention" if v else "mamba" for v in kv]
+    if arch == "jamba":
+        if isinstance(inner, int) and isinstance(hidden, int) and hidden > 0:
+            out["mamba_expand"] = max(1, inner // hidden)
+        out.update(model_type="jamba", mamba_dt_rank=rank or "auto")
+        return out
+    if isinstance(inner, int) and isinstance(rank, int) and rank > 0:
+        out.update(mamba_n_heads=rank, mamba_d_head=inner // rank, mamba_d_ssm=inner, mamba_n_groups=groups or 1)
+    out["model_type"] = _HYBRID_TYPES.get(arch, "granitemoehybrid")
+    return out
 
 
 def read_gguf_header(path: str | Path) -> GgufHeader:

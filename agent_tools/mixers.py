@@ -174,9 +174,12 @@ def recurrent_layout(
             proj_bias=bool(cfg.get("mamba_proj_bias", False)),
             inner_norms=True,
         )
-        period = optional(cfg, "attn_layer_period", lo=1, hi=MAX_LAYERS, default=8) or 8
-        offset = count(cfg, "attn_layer_offset", default=4, hi=MAX_LAYERS)
-        mamba = {i for i in range(layers) if i % period != offset}
+        if kinds is not None:  # a GGUF's per-layer list
+            mamba = {i for i, k in enumerate(kinds) if "mamba" in k}
+        else:
+            period = optional(cfg, "attn_layer_period", lo=1, hi=MAX_LAYERS, default=8) or 8
+            offset = count(cfg, "attn_layer_offset", default=4, hi=MAX_LAYERS)
+            mamba = {i for i in range(layers) if i % period != offset}
         return mixer, mamba, mamba
     if model_type in ("granitemoehybrid", "falcon_h1", "nemotron_h") or "mamba_d_state" in cfg:
         if model_type == "nemotron_h" and pattern is not None and "M" not in pattern:
