@@ -56,10 +56,12 @@ def model_from_safetensors(
     index_path = download("model.safetensors.index.json") if "model.safetensors.index.json" in files else None
     if index_path is not None:
         index = read_json_file(index_path, repo_id)
-        meta = index.get("metadata") if isinstance(index.get("metadata"), dict) else {}
+        meta_raw = index.get("metadata")
+        meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
         size = meta.get("total_size")
         total_size = int(size) if isinstance(size, int | float) and not isinstance(size, bool) and size > 0 else None
-        weight_map = index.get("weight_map") if isinstance(index.get("weight_map"), dict) else {}
+        map_raw = index.get("weight_map")
+        weight_map: dict[str, Any] = map_raw if isinstance(map_raw, dict) else {}
         shards = sorted(set(map(str, weight_map.values())))
         stored_mtp = mtp_layers_in(weight_map, arch.num_layers)
         if stored_mtp and not arch.mtp_layers:
@@ -78,10 +80,10 @@ def model_from_safetensors(
     elif not offline and shards:
         from huggingface_hub import HfApi
 
-        meta = HfApi(token=token).get_safetensors_metadata(repo_id, revision=commit, timeout=hub_timeout())
+        repo_meta = HfApi(token=token).get_safetensors_metadata(repo_id, revision=commit, timeout=hub_timeout())
         headers = {
             name: {"dtype": t.dtype, "shape": list(t.shape), "bytes": t.data_offsets[1] - t.data_offsets[0]}
-            for fm in meta.files_metadata.values()
+            for fm in repo_meta.files_metadata.values()
             for name, t in fm.tensors.items()
         }
     params_by_dtype: dict[str, int] = {}
