@@ -47,6 +47,9 @@ class CompareRequest(BaseModel):
     vram_gb: Annotated[
         float | None, Field(gt=0, le=100_000, description="GPU memory in GiB to check fit, when the GPU is not named")
     ] = None
+    bandwidth_gb_s: Annotated[
+        float | None, Field(gt=0, le=100_000, description="memory bandwidth (GB/s) of a GPU given by vram_gb")
+    ] = None
     num_gpus: Annotated[int, Field(gt=0, le=64, description="identical GPUs")] = 1
     runtime: Annotated[
         str, Field(description="one runtime for every row so sizes compare like for like (default generic)")
@@ -124,6 +127,8 @@ def compare_precision(request: CompareRequest | None = None, /, **kwargs: Any) -
         common["gpu"] = req.gpu
     elif req.vram_gb:
         common["vram_gb"] = req.vram_gb
+        if req.bandwidth_gb_s is not None:
+            common["bandwidth_gb_s"] = req.bandwidth_gb_s
     rows: list[PrecisionRow] = []
     results: dict[str, EstimateResult] = {}
     for fmt_id in dict.fromkeys(ladder):
