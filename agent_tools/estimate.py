@@ -247,6 +247,9 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
             )
         else:
             result_speed = None
+    if result_speed is not None and detail.max_concurrency and detail.max_concurrency >= 1:
+        served = speed.serving_throughput(plan, context, int(detail.max_concurrency), kv_seq)
+        result_speed.serving_tokens_per_s = served[0] if served else None
     detail.launch_flags = runtime.launch_flags(plan, detail)
     assumptions += explain.assumptions(plan)
     return EstimateResult(

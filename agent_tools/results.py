@@ -54,6 +54,11 @@ class Speed(BaseModel):
     )
     memory_class: str | None = Field(default=None, description="hbm | gddr | unified: picks the efficiency")
     split: str | None = Field(default=None, description="none | layers (pipeline) | tensor (tensor parallel)")
+    serving_tokens_per_s: float | None = Field(
+        default=None,
+        description="serving runtimes: decode tokens/s of all sequences together with the KV pool full "
+        "(runtime_detail.max_concurrency sequences of this context)",
+    )
 
 
 class RuntimeDetail(BaseModel):
