@@ -71,6 +71,15 @@ def assumptions(plan: Plan) -> list[str]:
         f"runtime {rt.id}: {profile.context_bytes / 2**20:.0f} MiB context"
         + (f" + {profile.cuda_graph_bytes / 2**20:.0f} MiB CUDA graphs" if profile.cuda_graph_bytes else ""),
     ]
+    if plan.runtime_assumed:
+        why = (
+            f"one model served over {req.num_gpus} GPUs runs on a tensor-parallel serving runtime, whose own limits "
+            "decide what fits"
+            if req.num_gpus > 1 and req.mode == "inference"
+            else "weights + KV cache + one prefill pass + a CUDA context"
+        )
+        name = profile.name.split(" (")[0]
+        out.append(f"runtime not given: sized for the {name} profile ({why}); pass runtime= for another")
     if req.mode == "inference":
         out += rt.inference_assumptions(plan)
     else:
