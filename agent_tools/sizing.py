@@ -67,7 +67,7 @@ def components(plan: Plan, context: int, batch: int) -> tuple[Breakdown, Runtime
     kv = kv_cache(plan, context, batch)
     kv_per_gpu = kv.bytes
     kv_all = kv.bytes * plan.tp if plan.tp > 1 else kv.bytes
-    overhead = memory.runtime_overhead(rt.profile)
+    overhead = rt.overhead_bytes(plan)
     detail = RuntimeDetail(runtime=rt.id)
 
     if req.mode == "inference":
