@@ -26,7 +26,7 @@ from agent_tools import speed as speed_mod
 from agent_tools.errors import VramwiseError
 from agent_tools.estimate import EstimateRequest, estimate_memory
 from evals import calibrate_speed
-from evals.speed_data import predict, prefill_dominated, skipped_rows, speed_cases
+from evals.speed_data import _format, _model_id, predict, prefill_dominated, skipped_rows, speed_cases
 
 DATA = Path(__file__).parent / "data"
 GiB = 2**30
@@ -35,23 +35,6 @@ MiB = 2**20
 # The Qwen and THUDM/Baichuan tables print "GB" from PyTorch's memory counters, which are binary: Qwen2-7B's bf16
 # weights alone are 15.23e9 bytes, more than the 14.92 "GB" published at input length 1, so "GB" there is GiB.
 UNIT_BYTES = {"MiB": MiB, "GiB": GiB, "GB": GiB, "G": GiB}
-
-# Weight formats as the sources name them -> vramwise precision ids.
-FORMAT_MAP = {
-    "bf16": "bf16",
-    "fp16": "fp16",
-    "f16": "fp16",
-    "bf16/fp16": "bf16",
-    "fp16/bf16": "bf16",
-    "q4_0": "q4_0",
-    "gptq-int4": "gptq_int4",
-    "gptq-int8": "gptq_int8",
-    "awq": "awq_int4",
-    "int4": "gptq_int4",
-    "int8": "gptq_int8",
-    "4bits": "bnb_nf4",
-    "8bits": "bnb_int8",
-}
 
 # transformers versions before 4.45 computed fp32 logits for every prompt position; these sources say which
 # version they ran (source entries in measured_memory.json: Transformers 4.38-4.40, Qwen remote code 2023).
@@ -92,35 +75,6 @@ class Stats:
 
 def _load(name: str) -> Any:
     return json.loads((DATA / name).read_text(encoding="utf-8"))
-
-
-def _model_id(name: str) -> tuple[str | None, str | None]:
-    """Catalog id for a measured model name, and a weight format implied by the name (e.g. '-GPTQ-Int4')."""
-    implied = None
-    m = re.search(r"-(GPTQ-Int4|GPTQ-Int8|AWQ|Int4|Int8)$", name, re.I)
-    if m:
-        implied = m.group(1)
-        name = name[: m.start()]
-    try:
-        return catalog.resolve_model(name).id, implied
-    except VramwiseError:
-        return None, implied
-
-
-def _format(raw: str | None) -> str | None:
-    if not raw:
-        return None
-    key = raw.split(" (")[0].strip().lower()
-    return FORMAT_MAP.get(key)
-
-
-def _gpu_name(raw: str | None) -> str | None:
-    """Source GPU labels carry notes in parentheses ('A100 80GB (PCIe vs SXM not stated by source)')."""
-    if not raw:
-        return None
-    cores = re.search(r"\((\d+-core)[^)]*\)", raw)
-    text = re.sub(r"\([^)]*\)", "", raw).strip()
-    return f"{text} {cores.group(1)}" if cores and "Apple" in raw else text
 
 
 def _naive(params: int, precision: str) -> float:

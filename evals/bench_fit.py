@@ -20,7 +20,7 @@ from typing import Any
 
 from agent_tools.errors import VramwiseError
 from agent_tools.estimate import estimate_memory
-from evals.bench_accuracy import DATA, _format, _gpu_name, _model_id
+from evals.speed_data import DATA, _format, _gpu_name, _model_id
 
 
 @dataclass

@@ -155,10 +155,12 @@ class _ReadableTool(Tool):
 
     async def run(self, arguments: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            self.fn_metadata.validate_arguments(arguments)
-        except ValidationError as e:
-            raise ToolError(validation_error_message(e)) from e
-        return await super().run(arguments, *args, **kwargs)
+            return await super().run(arguments, *args, **kwargs)
+        except ToolError as e:
+            # The SDK raises argument-schema violations straight from pydantic; our own errors arrive as ToolErrors.
+            if isinstance(e.__cause__, ValidationError):
+                raise ToolError(validation_error_message(e.__cause__)) from e.__cause__
+            raise
 
 
 def _forbid_unknown_arguments(tool: Tool) -> Tool:
