@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent_tools import catalog
 from agent_tools.architecture import Architecture, parse_config, text_config
+from agent_tools.errors import VramwiseError
 from agent_tools.runtimes import Runtime, behaviour
 from agent_tools.schemas import FormatEntry, GpuEntry, KvFormatEntry, ModelEntry
 from agent_tools.units import GiB
@@ -100,7 +101,15 @@ def subject(req: EstimateRequest) -> Subject:
         )
         note = f"weights: exact tensor sizes read from {info.path} ({t.tensor_count} tensors)"
         return Subject(
-            info.name, info.name, arch, t.params, info.path, arch.max_position_embeddings, (note,), exact, t.params,
+            info.name,
+            info.name,
+            arch,
+            t.params,
+            info.path,
+            arch.max_position_embeddings,
+            (note,),
+            exact,
+            t.params,
             info.file_type,
         )
     assert req.params_b is not None
@@ -165,6 +174,82 @@ def default_runtime(mode: str, num_gpus: int) -> str:
     limits decide what fits there), else the generic profile."""
     row = catalog.defaults()["default_runtime"]
     return str(row["multi_gpu_inference"] if mode == "inference" and num_gpus > 1 else row["otherwise"])
+
+
+# ------------------------------------------------------------------------------- names for question parsers
+# The assistant reads names out of free text with these: the catalog's own alias indexes, never a private copy.
+
+
+def find_model(name: str) -> ModelEntry | None:
+    """The catalog model this exact name or alias means, else None (no did-you-mean, no guessing)."""
+    try:
+        return catalog.resolve_model(name)
+    except VramwiseError:
+        return None
+
+
+def model_alias_keys() -> dict[str, str]:
+    """Normalised name or alias -> catalog model id, for every catalog model."""
+    return {catalog.normalize(alias): m.id for m in catalog.list_models() for alias in (m.id, m.name, *m.aliases)}
+
+
+def find_gpu(name: str) -> GpuEntry | None:
+    """The catalog GPU this exact name or alias means, else None."""
+    try:
+        return catalog.resolve_gpu(name)
+    except VramwiseError:
+        return None
+
+
+def gpu_alias_keys() -> dict[str, GpuEntry]:
+    """The catalog's normalised GPU alias index (normalize_gpu keys)."""
+    return dict(catalog._gpu_index())
+
+
+def gpu_key(name: str) -> str:
+    return catalog.normalize_gpu(name)
+
+
+def find_precision(name: str) -> FormatEntry | None:
+    try:
+        return catalog.resolve_format(name)
+    except VramwiseError:
+        return None
+
+
+def format_aliases() -> dict[str, str]:
+    """Every weight-format id and alias as written in formats.yaml -> format id."""
+    return {alias: f.id for f in catalog.list_formats() for alias in (f.id, *f.aliases)}
+
+
+def runtime_aliases() -> dict[str, str]:
+    """Every runtime id and alias as written in runtimes.yaml -> runtime id."""
+    return {alias: p.id for p in catalog.runtimes().values() for alias in (p.id, *p.aliases)}
+
+
+def runtime_words() -> dict[str, str]:
+    """Words that imply a runtime without naming one (advice.yaml runtime_words) -> runtime id."""
+    tables = catalog._load("advice.yaml")
+    out: dict[str, str] = {}
+    for target, words in tables["runtime_words"].items():
+        runtime_id = str(tables[target]) if target in tables else str(target)
+        for word in words:
+            out[str(word)] = runtime_id
+    return out
+
+
+def serving_runtime() -> str:
+    """The runtime concurrency questions are sized with (advice.yaml serving_runtime, with its source)."""
+    return str(catalog._load("advice.yaml")["serving_runtime"])
+
+
+def bits_format(bits: int, runtime_id: str | None) -> str | None:
+    """The format a bare bit width means in a runtime (advice.yaml bits_formats), None when it has none."""
+    tables = catalog._load("advice.yaml")
+    rows = tables["bits_formats"]
+    row = rows.get(runtime_id or "") or rows[tables["bits_formats_default_runtime"]]
+    value = row.get(bits)
+    return str(value) if value is not None else None
 
 
 # ---------------------------------------------------------------------------------------------- devices

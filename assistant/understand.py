@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
-from agent_tools import catalog
+from agent_tools import catalog, resolve
 from agent_tools.errors import VramwiseError
 from agent_tools.schemas import GpuEntry, ModelEntry
-from agent_tools.units import parse_tokens
+from agent_tools.units import GiB, parse_tokens
 
 Intent = Literal["estimate", "recommend", "compare", "concept"]
 Lang = Literal["en", "zh"]
@@ -32,6 +32,7 @@ class Need:
     what: Literal["model", "gpu", "model_size", "gpu_memory"]
     examples: list[str]
     unknown: bool = False  # a name was given but is not in the catalog
+    named: str | None = None  # that name, as written
 
 
 @dataclass
@@ -43,10 +44,14 @@ class Subject:
     params_b: float | None = None
     default_size: bool = False  # the size was not said; the catalog's default for the name was used
     precision: str | None = None
+    named: str | None = None  # the name as written, when it is not exactly the model sized (never a silent swap)
+    repo: str | None = None  # a Hugging Face repo id as written ('google/gemma-3n-E4B'), passed to the tool as is
+    closest: str | None = None  # the catalog model nearest to an uncatalogued name (said, never sized instead)
+    inherited: bool = False  # taken from the conversation ("and at 32k context?")
 
     @property
     def label(self) -> str:
-        return self.model_id or f"{self.params_b:g}B"
+        return self.model_id or self.repo or f"{self.params_b:g}B"
 
 
 @dataclass
@@ -54,6 +59,19 @@ class GpuMention:
     span: tuple[int, int]
     gpu_id: str
     count: int | None = None
+
+
+@dataclass
+class UnknownGpu:
+    """A device the catalog does not have (or a catalog card with another memory size), as the user named it."""
+
+    name: str
+    vram_gb: float | None  # the memory the user stated (GiB: a "24 GB" card holds 24 GiB), None: not stated
+    bandwidth_gb_s: float | None = None  # stated, or the catalog card's when only its memory differs
+    catalog_id: str | None = None  # the catalog card of that name whose memory differs ('2080 Ti 22G')
+
+
+Ask = Literal["concurrency", "max_context", "max_batch", "speed", "prefill"]
 
 
 @dataclass
@@ -86,6 +104,13 @@ class Parsed:
     file_size: bool = False  # asks how big the file / the weights are, not what the runtime holds
     ladder: bool = False  # "all the quants", "各个量化档位": one model across the precision ladder
     also: list[Intent] = field(default_factory=list)  # further things the question asks, answered after `intent`
+    runtimes: list[str] = field(default_factory=list)  # every runtime named, first mention first
+    count_only: int | None = None  # "same on two cards", "四张卡呢": a GPU count without a GPU name
+    asks: list[Ask] = field(default_factory=list)  # the calculator figures asked for by name
+    followup: bool = False  # worded as a follow-up ("and at 32k?", "换成 q4_k_m 呢？", "that one")
+    bandwidth_gb_s: float | None = None  # stated memory bandwidth ("1 TB/s")
+    unknown_gpu: UnknownGpu | None = None
+    inherited: list[str] = field(default_factory=list)  # what was taken from the conversation
 
     @property
     def gpu(self) -> GpuMention | None:
@@ -153,7 +178,7 @@ def normalise(question: str) -> str:
         text = text.replace(zh, latin)
     text = text.replace("deep seek", "deepseek")
     text = re.sub(r"llama[\s.\-_]?cpp", "llamacpp", text)  # the runtime, not a Llama model
-    return re.sub(r"(?<![a-z])[a-z]{3,}(?![a-z])", _fix_typo, text)
+    return re.sub(r"(?<![a-z/])[a-z]{3,}(?![a-z/])", _fix_typo, text)  # repo ids ('mistralai/...') as written
 
 
 # ------------------------------------------------------------------------------------------------- models
@@ -261,12 +286,7 @@ def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: boo
 
 @cache
 def _alias_keys() -> list[tuple[str, str]]:
-    keys: dict[str, str] = {}
-    for m in catalog.list_models():
-        for alias in (m.name, *m.aliases):
-            k = catalog.normalize(alias)
-            if len(k) >= 5:
-                keys.setdefault(k, m.id)
+    keys = {k: model_id for k, model_id in resolve.model_alias_keys().items() if len(k) >= 5}
     return sorted(keys.items(), key=lambda kv: -len(kv[0]))
 
 
@@ -276,6 +296,173 @@ def _alias_scan(text: str) -> str | None:
         if key in joined:
             return model_id
     return None
+
+
+# Words in a model mention that do not distinguish one checkpoint from another (or were read as something else).
+_MENTION_NOISE = frozenset(
+    {"instruct", "chat", "it", "base", "hf", "gguf", "model", "distill", "蒸馏", "蒸馏版", "ds", "v", "the", "of"}
+)
+_REPO_RE = re.compile(r"(?<![a-z0-9_.\-/])[a-z0-9][a-z0-9_.\-]{0,95}/[a-z0-9][a-z0-9_.\-]{0,95}(?![a-z0-9_\-/])")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-/")
+_NAME_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "for",
+        "my",
+        "our",
+        "your",
+        "model",
+        "models",
+        "llm",
+        "llms",
+        "dense",
+        "moe",
+        "with",
+        "at",
+        "in",
+        "on",
+        "run",
+        "running",
+        "fit",
+        "and",
+        "or",
+        "vs",
+        "to",
+        "is",
+        "are",
+        "about",
+        "what",
+        "how",
+        "need",
+        "does",
+        "do",
+        "can",
+        "could",
+        "will",
+        "fine",
+        "tune",
+        "tuning",
+        "lora",
+        "qlora",
+        "size",
+        "params",
+        "parameters",
+        "parameter",
+        "billion",
+        "from",
+        "than",
+        "like",
+        "as",
+        "use",
+        "using",
+        "between",
+        "both",
+        "only",
+        "just",
+        "any",
+        "some",
+        "this",
+        "that",
+        "it",
+        "its",
+        "per",
+        "each",
+        "every",
+        "gpu",
+        "card",
+        "vram",
+        "memory",
+    ]
+)
+_NAME_BEFORE = re.compile(
+    r"([a-z][a-z0-9.]{0,30}(?:[\-_][a-z0-9.]{1,30}){0,4})[\s\-_]{1,3}(?:([a-z0-9.]{1,4})[\s\-_]{1,3})?$"
+)
+
+
+def _is_repo(name: str) -> bool:
+    """'org/name' as Hugging Face spells repo ids: 'tokens/s', 'fp16/bf16', '13b/14b' are not."""
+    org, sep, repo = name.partition("/")
+    return (
+        bool(sep)
+        and "/" not in repo
+        and len(org) >= 2
+        and org[0].isalpha()
+        and len(repo) >= 3
+        and any(c in repo for c in "-.")
+        and any(c.isalpha() for c in repo)
+    )
+
+
+def _widen(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """The whole written name around a match: 'gemma 3' in 'google/gemma-3n-e4b' widens to all of it."""
+    a, b = span
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    while a < b and text[a].isspace():
+        a += 1
+    while a > 0 and text[a - 1] in _NAME_CHARS:
+        a -= 1
+    while b < len(text) and text[b] in _NAME_CHARS:
+        b += 1
+    while b > a and text[b - 1] in "._-/":
+        b -= 1
+    return a, b
+
+
+def _as_written(parsed: Parsed, span: tuple[int, int]) -> str:
+    """The text of a span of the normalised question, in the user's own capitals when it can be found."""
+    piece = parsed.text[span[0] : span[1]].strip()
+    at = parsed.question.lower().find(piece)
+    return parsed.question[at : at + len(piece)] if at >= 0 and piece else piece
+
+
+def _mention(parsed: Parsed, span: tuple[int, int]) -> str:
+    return _as_written(parsed, _widen(parsed.text, span))
+
+
+def _extra_words(mention: str, entry: ModelEntry) -> list[str]:
+    """Words of the mention the catalog entry's id, name and aliases do not contain ('3n', 'coder', 'vl')."""
+    hay = catalog.normalize(" ".join((entry.id, entry.name, *entry.aliases)))
+    words = [w for w in re.split(r"[\s/_:\-]+", mention.lower()) if w]
+    extra = []
+    for word in words:
+        key = catalog.normalize(word)
+        if not key or word in _MENTION_NOISE or key in hay or resolve.find_precision(word) is not None:
+            continue
+        extra.append(word)
+    return extra
+
+
+def _uncatalogued(parsed: Parsed, span: tuple[int, int], mention: str, closest: str | None) -> None:
+    """A model named but not in the catalog: a Hub id goes to the tool as written; a name with a size is sized
+    from that size (and says so); else the assistant asks."""
+    if _is_repo(mention):
+        parsed.subjects.append(Subject(span, repo=mention, named=mention, closest=closest))
+        return
+    size = _SIZE_RE.search(parsed.text, span[0], span[1])
+    if size is not None and float(size.group("n")) > 0:
+        parsed.subjects.append(Subject(span, params_b=float(size.group("n")), named=mention, closest=closest))
+        return
+    examples = [resolve.model_entry(closest).name] if closest else list(MODEL_EXAMPLES)
+    parsed.needs.append(Need("model", examples, unknown=True, named=mention))
+
+
+def _name_before(parsed: Parsed, span: tuple[int, int]) -> str | None:
+    """'OLMo 2 13B', 'Falcon 40B', 'Seed-OSS-36B': the name written just before a bare size, when there is one."""
+    window = parsed.text[max(0, span[0] - 40) : span[0]]
+    m = _NAME_BEFORE.search(window)
+    if m is None:
+        return None
+    word = m.group(1)
+    if word in _NAME_STOP or word.split("-")[0] in _NAME_STOP or len(word) < 3:
+        return None
+    if m.group(2) and m.group(2) in _NAME_STOP:
+        return None
+    start = span[0] - len(window) + m.start(1)
+    return _as_written(parsed, _widen(parsed.text, (start, span[1])))
 
 
 def _models(parsed: Parsed) -> list[tuple[int, int]]:
@@ -288,22 +475,40 @@ def _models(parsed: Parsed) -> list[tuple[int, int]]:
         mods = (m.group("mods") or "") + (m.group("tail") or "")
         found = find_model(fam, m.group("ver"), mods, m.group("size"), full)
         span = (m.start(), m.end())
+        wide = _widen(text, span)
+        if any(a < wide[1] and wide[0] < b for a, b in taken):
+            continue  # 'mistral' twice in 'mistralai/mistral-7b-v0.1': one name
         taken.append(span)
-        if found.entry is not None:
+        mention = _mention(parsed, span)
+        if found.entry is not None and not _extra_words(mention, found.entry):
             parsed.subjects.append(Subject(span, model_id=found.entry.id, default_size=found.default_size))
+            continue
+        if found.entry is not None or _is_repo(mention):
+            # A name the catalog model does not carry ('gemma-3n-e4b' is not Gemma 3 4B): never sized silently.
+            taken[-1] = _widen(parsed.text, span)
+            _uncatalogued(parsed, taken[-1], mention, found.entry.id if found.entry else None)
         elif found.candidates:
             parsed.needs.append(Need("model_size", [c.name for c in found.candidates[:8]]))
         else:
             family = [c for c in find_model(fam, m.group("ver"), "", None).candidates if not c.legacy]
-            parsed.needs.append(Need("model", [c.name for c in family[:4]] or list(MODEL_EXAMPLES), unknown=True))
+            examples = [c.name for c in family[:4]] or list(MODEL_EXAMPLES)
+            parsed.needs.append(Need("model", examples, unknown=True, named=mention))
     if not parsed.subjects and not any(n.what.startswith("model") for n in parsed.needs):
         model_id = _alias_scan(text)
         if model_id:
             parsed.subjects.append(Subject((0, 0), model_id=model_id))
+    for m in _REPO_RE.finditer(text):
+        span = (m.start(), m.end())
+        free = not any(a < span[1] and span[0] < b for a, b in taken)
+        if free and _is_repo(m.group(0)) and resolve.find_model(m.group(0)) is None:
+            taken.append(span)
+            _uncatalogued(parsed, span, _mention(parsed, span), None)
     for m in _SIZE_RE.finditer(text):
         span = (m.start(), m.end())
         if not any(a <= span[0] < b for a, b in taken) and float(m.group("n")) > 0:
-            parsed.subjects.append(Subject(span, params_b=float(m.group("n"))))
+            named = _name_before(parsed, span)
+            subject = Subject(span, params_b=float(m.group("n")), named=named)
+            parsed.subjects.append(subject)
             taken.append(span)
     for m in _YI_RE.finditer(text):
         if float(m.group("n")) <= 0:
@@ -344,15 +549,11 @@ _CHIP = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]{2,}$")  # 'm3max', '4060ti': a
 
 @cache
 def _gpu_index() -> dict[str, GpuEntry]:
-    index: dict[str, GpuEntry] = {}
-    for g in catalog.list_gpus():
-        for key in (g.id, g.name, *g.aliases):
-            index.setdefault(catalog.normalize_gpu(key), g)
-    return index
+    return resolve.gpu_alias_keys()  # the catalog's own alias index
 
 
 def _gpu_key(words: list[str]) -> GpuEntry | None:
-    key = catalog.normalize_gpu(" ".join(words))
+    key = resolve.gpu_key(" ".join(words))
     index = _gpu_index()
     hit = index.get(key)
     if hit is None and key.endswith("s"):
@@ -368,7 +569,8 @@ _MEM_TOKEN = re.compile(r"^(\d+(?:\.\d+)?)g(?:b|ib)?$")
 def _memory_tokens(tokens: list[tuple[str, int, int]]) -> dict[int, tuple[float, int]]:
     """Token index -> (GB, tokens it spans) for '24gb', '24g', '24 gb'."""
     found: dict[int, tuple[float, int]] = {}
-    for k, (word, _, _) in enumerate(tokens):
+    for k, (token, _, _) in enumerate(tokens):
+        word = token.rstrip(".")  # '11gb.' at the end of a sentence
         m = _MEM_TOKEN.match(word)
         if m:
             found[k] = (float(m.group(1)), 1)
@@ -436,11 +638,24 @@ def _gpus(parsed: Parsed) -> None:
         if hit is not None:
             gb = _memory_near(memory, i, i + length)
             sized = _gpu_key([t[0] for t in tokens[i : i + length]] + [f"{gb:g}g"]) if gb else None
+            if gb and sized is None and hit.memory_basis != "unified_ram" and abs(gb * GiB - hit.memory_bytes) > GiB:
+                # '2080 Ti 22G' (a modded card): the stated memory wins, the catalog card's bandwidth is kept
+                start, end = tokens[i][1], tokens[i + length - 1][2]
+                parsed.unknown_gpu = UnknownGpu(
+                    _as_written(parsed, (start, end)), gb, hit.bandwidth_gb_s, catalog_id=hit.id
+                )
+                parsed.vram_gb = gb
+                i += length
+                continue
             hit = sized or hit
+            nxt = tokens[i + length][0] if i + length < len(tokens) else ""
+            if nxt in _GPU_SUFFIXES and _gpu_key([t[0] for t in tokens[i : i + length]] + [nxt]) is None:
+                i += 1  # 'Titan V', '4060 Ti' when the catalog lacks that variant: not the base card
+                continue
         if hit is None:
             for length in (2, 1):
                 words = [t[0] for t in tokens[i : i + length]]
-                chip = catalog.normalize_gpu(" ".join(words))
+                chip = resolve.gpu_key(" ".join(words))
                 if len(words) < length or any(_CJK.search(w) for w in words) or not _CHIP.match(chip):
                     continue
                 sized = {g.id: g for k, g in _gpu_index().items() if re.fullmatch(re.escape(chip) + r"\d+g", k)}
@@ -468,32 +683,147 @@ def _gpus(parsed: Parsed) -> None:
             parsed.gpus[0].count = int(m.group(1))
 
 
+# Product-line words that mark a GPU mention even when the card is not in the catalog ('GTX 1080 Ti', '昇腾 910B').
+# Not a GPU list: the card itself is never looked up here, only recognised as a device the user named.
+_GPU_LINES = (
+    "rtx",
+    "gtx",
+    "rx",
+    "radeon",
+    "titan",
+    "tesla",
+    "quadro",
+    "jetson",
+    "arc",
+    "instinct",
+    "mtt",
+    "dcu",
+    "mlu",
+)
+_GPU_LINES_ZH = ("昇腾", "摩尔线程", "寒武纪", "海光", "天数", "沐曦")
+_GPU_SUFFIXES = frozenset(
+    [
+        "ti",
+        "super",
+        "xt",
+        "xtx",
+        "nx",
+        "agx",
+        "nano",
+        "orin",
+        "xavier",
+        "pro",
+        "max",
+        "ultra",
+        "v",
+        "vii",
+        "ada",
+        "sxm",
+        "pcie",
+        "nvl",
+        "laptop",
+        "mobile",
+        "s",
+    ]
+)
+
+
+def _line_word(token: str) -> bool:
+    if any(w in token for w in _GPU_LINES_ZH):
+        return True
+    return any(token == w or (token.startswith(w) and token[len(w) :].isdigit()) for w in _GPU_LINES)
+
+
+def _unknown_gpu(parsed: Parsed) -> None:
+    """A GPU named but not in the catalog: sized with the memory stated next to it, else the memory is asked."""
+    if parsed.unknown_gpu is not None or parsed.cpu_only:
+        return
+    tokens = [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(parsed.text)]
+    memory = _memory_tokens(tokens)
+    for i, (word, _, _) in enumerate(tokens):
+        if not _line_word(word):
+            continue
+        j = i + 1
+        while j < len(tokens) and j - i < 5 and j not in memory and not _CJK.search(tokens[j][0]):
+            nxt = tokens[j][0]
+            if not (any(c.isdigit() for c in nxt) or nxt in _GPU_SUFFIXES or _line_word(nxt)):
+                break
+            j += 1
+        if j == i + 1 and not any(c.isdigit() for c in word):
+            continue  # 'rtx' or 'radeon' alone names no card
+        start = tokens[i + 1][1] if _CJK.search(word) and j > i + 1 else tokens[i][1]
+        name = _as_written(parsed, (start, tokens[j - 1][2]))
+        gb = _memory_near(memory, i, j)
+        if gb is None and parsed.vram_gb is not None:
+            gb = parsed.vram_gb  # 'my 16GB card ... a Radeon VII'
+        parsed.unknown_gpu = UnknownGpu(name, gb, parsed.bandwidth_gb_s)
+        if gb is not None:
+            parsed.vram_gb = gb
+        return
+
+
 # ------------------------------------------------------------------------------------- precision and others
 
-_RUNTIMES = (
-    (re.compile(r"ollama|llama\.?cpp|lm\s?studio|gguf"), "llama.cpp"),
-    (re.compile(r"vllm|sglang"), "vllm"),
-    (re.compile(r"transformers|hugging\s?face|bitsandbytes"), "transformers"),
-    (re.compile(r"(?<![a-z])serv(?:e|ed|ing)(?![a-z])|推理服务"), "vllm"),  # serving many users: vLLM's profile
-)
-_BITS_BY_RUNTIME = {
-    "llama.cpp": {2: "q2_k", 3: "q3_k_m", 4: "q4_k_m", 5: "q5_k_m", 6: "q6_k", 8: "q8_0", 16: "fp16", 32: "fp32"},
-    "vllm": {4: "awq_int4", 8: "fp8", 16: "bf16", 32: "fp32"},
-    "transformers": {4: "bnb_nf4", 8: "bnb_int8", 16: "bf16", 32: "fp32"},
-}
-_PRECISION_PATTERNS = (
-    re.compile(r"(?<![a-z0-9])((?:gptq|awq)[\s\-_]*(?:int)?[48](?:[\s-]?bits?)?)(?![a-z0-9])"),
-    re.compile(r"(?<![a-z0-9])(iq4_(?:xs|nl)|q[2-8]_k_[sml]|q[2-8]_k|q[4-8]_[01]|q[2-8]k[sml])(?![a-z0-9_])"),
-    re.compile(
-        r"(?<![a-z0-9])(fp32|fp16|bf16|fp8|f16|f32|float16|bfloat16|float32|int8|awq|gptq|nf4|mxfp4|w8a16"
-        r"|bnb[_-]?(?:int8|nf4))(?![a-z0-9])"
-    ),
-    re.compile(r"(?<![a-z0-9_])(q[2-8])(?![a-z0-9_])"),
-    re.compile(r"(半精度|全精度|单精度|half[\s-]precision|full[\s-]precision)"),
-)
-_WORD_FORMATS = {"半精度": "fp16", "half precision": "fp16", "half-precision": "fp16", "单精度": "fp32"}
-_WORD_FORMATS |= {"全精度": "fp32", "full precision": "fp32", "full-precision": "fp32"}
-_BITS = re.compile(r"(?<![\d.a-z])(?:(\d{1,2})\s*-?\s*(?:bits?|位|比特)(?![a-z])|int(4)(?![a-z0-9]))")
+
+def _alias_pattern(alias: str) -> str:
+    """A catalog alias as a regex of literals: separators (space, '.', '_', '-') optional and interchangeable."""
+    parts = [re.escape(p) for p in re.split(r"[\s._\-]+", alias.lower()) if p]
+    return r"[\s._\-]?".join(parts)
+
+
+def _literal_alternation(aliases: list[str]) -> str:
+    # longest first, so 'q4_k_m' wins over 'q4'; an alternation of literals cannot backtrack more than its length
+    return "|".join(_alias_pattern(a) for a in sorted(set(aliases), key=lambda a: (-len(a), a)))
+
+
+@cache
+def _runtime_matchers() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """(pattern, runtime id) for every runtime alias in runtimes.yaml and every runtime word in advice.yaml."""
+    named = {a: rt for a, rt in resolve.runtime_aliases().items() if len(a) >= 3 and rt != "generic"}
+    named["llama.cpp"] = "llama.cpp"
+    out = [(re.compile(r"(?<![a-z])(?:" + _alias_pattern(a) + r")(?![a-z])"), rt) for a, rt in named.items()]
+    words = resolve.runtime_words()
+    out += [(re.compile(r"(?<![a-z])(?:" + _alias_pattern(w) + r")(?![a-z])"), rt) for w, rt in words.items()]
+    return tuple(out)
+
+
+def _runtimes_named(text: str) -> list[str]:
+    """Runtime ids the text names, in order of first mention (named runtimes before implied ones)."""
+    hits: list[tuple[int, int, str]] = []
+    words = resolve.runtime_words()
+    for pattern, rt in _runtime_matchers():
+        m = pattern.search(text)
+        if m:
+            implied = any(re.fullmatch(_alias_pattern(w), m.group(0)) for w in words)
+            hits.append((int(implied), m.start(), rt))
+    return list(dict.fromkeys(rt for _, _, rt in sorted(hits)))
+
+
+def _alias_key(text: str) -> str:
+    return re.sub(r"[\s._\-]+", "", text.lower())
+
+
+_BIT_WIDTH_ALIAS = re.compile(r"^(?:\d{1,2}\s*-?\s*(?:bits?|位|比特)|int\d{1,2})$")
+
+
+@cache
+def _precision_pattern() -> re.Pattern[str]:
+    """Every format id and alias in formats.yaml, as whole words. Left out: bare bit widths ('8bit', 'int4'),
+    read through advice.yaml bits_formats for the runtime in use, and alias words without a digit that do not
+    start a format id ('half', 'ollama default'), which are ordinary words in a sentence."""
+    ids = {f for f in resolve.format_aliases().values()}
+    keep = []
+    for alias in resolve.format_aliases():
+        low = alias.lower()
+        if _BIT_WIDTH_ALIAS.match(low):
+            continue
+        if not re.search(r"\d|[\u3400-\u9fff]", low) and not any(i.startswith(low) for i in ids):
+            continue
+        keep.append(low)
+    return re.compile(r"(?<![a-z0-9])(" + _literal_alternation(keep) + r")(?![a-z0-9_])")
+
+
+_BITS = re.compile(r"(?<![\d.a-z])(?:(\d{1,2})\s?-?\s?(?:bits?|位|比特)(?![a-z])|int(4)(?![a-z0-9]))")
 # Something written like a format name that the catalog does not know ('q4_k_z', 'fp6'): passed to the tool as
 # written, so the answer is the tool's error with its did-you-mean rather than a silent default.
 _FORMAT_LIKE = re.compile(r"(?<![a-z0-9])(i?q\d(?:_[a-z0-9]+)+|fp\d{1,2}|bf\d{1,2}|int\d{1,2})(?![a-z0-9])")
@@ -514,24 +844,15 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
     def free(span: tuple[int, int]) -> bool:
         return not any(a < span[1] and span[0] < b for a, b in taken + [s for s, _ in found])
 
-    for pattern in _PRECISION_PATTERNS:
-        for m in pattern.finditer(text):
-            span = (m.start(), m.end())
-            if not free(span):
-                continue
-            word = m.group(1)
-            vendor = re.match(r"(gptq|awq)\W*(?:int)?([48])", word)
-            if vendor:
-                word = f"{vendor.group(1)}_int{vendor.group(2)}"
-            try:
-                fmt = _WORD_FORMATS.get(word) or catalog.resolve_format(word).id
-            except VramwiseError:
-                continue
+    aliases = {_alias_key(a): f for a, f in resolve.format_aliases().items()}
+    for m in _precision_pattern().finditer(text):
+        span = (m.start(), m.end())
+        fmt = aliases.get(_alias_key(m.group(1)))
+        if fmt is not None and free(span):
             found.append((span, fmt))
-    bits_map = _BITS_BY_RUNTIME.get(parsed.runtime or "llama.cpp", _BITS_BY_RUNTIME["llama.cpp"])
     for m in _BITS.finditer(text):
         span = (m.start(), m.end())
-        fmt = bits_map.get(int(m.group(1) or m.group(2)))
+        fmt = resolve.bits_format(int(m.group(1) or m.group(2)), parsed.runtime)
         if fmt and free(span):
             found.append((span, fmt))
     for m in _FORMAT_LIKE.finditer(text):
@@ -543,7 +864,7 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
         kv_named = _KV_BEFORE.search(text[max(0, span[0] - 24) : span[0]]) or _KV_AFTER.match(text[span[1] :])
         if kv_named and parsed.kv_precision is None:
             try:
-                parsed.kv_precision = catalog.resolve_kv_format(fmt)[0]
+                parsed.kv_precision = resolve.kv_format(fmt)[0]
                 continue
             except VramwiseError:
                 pass
@@ -565,7 +886,7 @@ _BATCH_PATTERNS = (
     re.compile(
         r"(?<![\d.])(\d+)\s*(?:concurrent|simultaneous|parallel)?\s*(?:users?|people|requests|sessions|clients)"
     ),
-    re.compile(r"batch(?:[\s_-]*size)?\s*(?:of|=|:)?\s*(\d+)"),
+    re.compile(r"(?:batch(?:[\s_-]?size)?|批大小|批量)\s?(?:(?:of|=|:|为|是)\s?)?(\d+)"),
     re.compile(r"(?<![\d.])(\d+)\s*concurrent"),
 )
 _VRAM = (
@@ -748,17 +1069,44 @@ def _training_options(p: Parsed) -> list[tuple[int, int]]:
     return spans
 
 
+MAX_QUESTION_CHARS = 2000  # the help desk, the CLI and the agent refuse longer questions before parsing
+
+
+class QuestionTooLong(ValueError):
+    """A question over MAX_QUESTION_CHARS; the message is the one line the user sees."""
+
+
+def check_length(question: str) -> None:
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionTooLong(
+            f"the question is {len(question):,} characters long; at most {MAX_QUESTION_CHARS:,} are accepted "
+            "(ask about one model and one GPU at a time)"
+        )
+
+
 def parse(question: str) -> Parsed:
     """Language, entities and intent of a question; `needs` says what is missing to answer it."""
+    return finish(extract(question))
+
+
+def extract(question: str) -> Parsed:
+    """The entities a question names, before intent and needs (a conversation fills gaps in between)."""
+    check_length(question)
     text = normalise(question)
     p = Parsed(question=question, text=text, lang=detect_language(question))
-    p.runtime = next((rt for pattern, rt in _RUNTIMES if pattern.search(text)), None)
+    p.runtimes = _runtimes_named(text)
+    p.runtime = p.runtimes[0] if p.runtimes else None
     _gpus(p)
     taken = _models(p) + [g.span for g in p.gpus] + _training_options(p)
     speed = [m for pattern in _SPEED_FLOOR for m in pattern.finditer(text)]
     if speed:
         p.min_tokens_per_s = float(speed[0].group(1))
         taken += [(m.start(), m.end()) for m in speed]
+    bandwidth = _BANDWIDTH.search(text)
+    if bandwidth:
+        scale = 1000.0 if bandwidth.group(2).startswith("t") else 1.0
+        p.bandwidth_gb_s = float(bandwidth.group(1)) * scale
+        taken.append((bandwidth.start(), bandwidth.end()))
     _precisions(p, taken)
     free_text = _blank(text, taken + [span for span, _ in p.precisions])
     p.context_length = _first_int(_CONTEXT_PATTERNS, free_text, parse_tokens)
@@ -770,18 +1118,31 @@ def parse(question: str) -> Parsed:
     if not p.gpus:
         ram = _first_int(_RAM, free_text, float)
         vram = None if p.cpu_only else _first_int(_VRAM, _blank(free_text, _spans(_RAM, free_text)), float)
-        p.vram_gb = float(vram) if vram else None
+        if vram or p.unknown_gpu is None:
+            p.vram_gb = float(vram) if vram else None
         if ram and p.vram_gb is None:
             p.system_ram_gb = float(ram)
+        _unknown_gpu(p)
+        p.count_only = _count_only(text)
     p.file_size = bool(_FILE_SIZE.search(text)) and not p.gpus and p.vram_gb is None
     p.ladder = bool(_LADDER.search(text))
     p.mode = _mode(text)
     p.task = next((task for task, pattern in _TASKS if pattern.search(text)), None)
     p.wants_fit = bool(_FIT.search(text))
     p.small_talk = bool(_SMALL_TALK.match(text))
+    p.asks = [name for name, pattern in _ASKS if pattern.search(text)]
+    p.followup = bool(_FOLLOWUP.search(text))
+    return p
+
+
+def finish(p: Parsed) -> Parsed:
+    """Precisions to subjects, intent, and what is missing (`needs`)."""
     _assign_precisions(p)
     p.intent, p.also = _intent(p)
     hardware = bool(p.gpus) or p.vram_gb is not None or p.system_ram_gb is not None
+    if p.unknown_gpu is not None and p.unknown_gpu.vram_gb is None:
+        p.needs.append(Need("gpu_memory", ["16GB", "24GB"], unknown=True, named=p.unknown_gpu.name))
+        hardware = True  # asked for below; no second question about the GPU
     if p.intent == "recommend" and not hardware and not any(n.what == "gpu_memory" for n in p.needs):
         p.needs.append(Need("gpu", list(GPU_EXAMPLES)))
     if (
@@ -794,8 +1155,8 @@ def parse(question: str) -> Parsed:
         and not p.small_talk
     ):
         p.intent = "estimate"  # "how much VRAM do I need?": a calculation with the model missing: ask for it
-        p.needs.append(Need("model", list(MODEL_EXAMPLES)))
-    asks_fit = p.wants_fit or p.gpu_count_asked
+        p.needs.append(Need("model", list(MODEL_EXAMPLES), named=_unknown_name(p)))
+    asks_fit = p.wants_fit or p.gpu_count_asked or any(a in ("max_context", "max_batch", "concurrency") for a in p.asks)
     if (
         p.intent == "estimate"
         and p.subjects
@@ -805,6 +1166,56 @@ def parse(question: str) -> Parsed:
     ):
         p.needs.append(Need("gpu", list(GPU_EXAMPLES)))
     return p
+
+
+_BANDWIDTH = re.compile(r"(?<![\d.])(\d{1,5}(?:\.\d{1,3})?)\s?(gb/s|gbps|tb/s|tbps)(?![a-z])")
+_COUNT_ONLY = (
+    re.compile(r"(?<![\d.])(\d{1,2})\s?(?:x\s?)?(?:cards|gpus|of them|张卡|块卡|张|块|卡)(?![a-z])"),
+    re.compile(r"(?<![a-z])(one|single|two|dual|three|four|quad|six|eight|sixteen)\s(?:cards|gpus|of them)(?![a-z])"),
+)
+_ZH_COUNT_ONLY = (("双卡", 2), ("双路", 2), ("单卡", 1))
+
+
+def _count_only(text: str) -> int | None:
+    for pattern in _COUNT_ONLY:
+        m = pattern.search(text)
+        if m:
+            word = m.group(1)
+            return _COUNT_WORDS.get(word) or int(word)
+    return next((n for word, n in _ZH_COUNT_ONLY if word in text), None)
+
+
+_ASKS: tuple[tuple[Ask, re.Pattern[str]], ...] = (
+    (
+        "concurrency",
+        re.compile(
+            r"how many (?:users|people|requests|concurrent|sequences|clients)|users? (?:can|could|will) it serve|"
+            r"serve how many|max(?:imum)? concurrency|"
+            r"能服务多少|服务多少|多少(?:人|用户|并发|路)|几个人|并发(?:数|量)?是?多少"
+        ),
+    ),
+    (
+        "max_context",
+        re.compile(
+            r"longest context|max(?:imum)? context|largest context|how long (?:a |of a )?context|"
+            r"how much context|最长|最大上下文|上下文(?:最多|最大)|能开多少"
+        ),
+    ),
+    ("max_batch", re.compile(r"max(?:imum)? batch|largest batch|biggest batch|最大批|批大小最大|最多几路")),
+    ("speed", re.compile(r"how fast|tokens?\s?(?:/|per)\s?s|tok/s|speed|速度|多快|每秒|throughput|吞吐")),
+    ("prefill", re.compile(r"prefill|prompt processing|time to first token|ttft|预填充|首字|首 ?token")),
+)
+_FOLLOWUP = re.compile(
+    r"^\W*(?:and|what about|how about|same|ok|okay|now|then|also|but)(?![a-z])|instead|same|that one|this one|"
+    r"(?<![a-z])(?:it|that|them|those|this)(?![a-z])|呢|^\W*那|换成|改成|同样|它|这个|那个|^\W*再"
+)
+_UNKNOWN_NAME = re.compile(r"(?<![A-Za-z0-9])([A-Z][A-Za-z]{1,20}(?:[\s\-][A-Z]?[A-Za-z]{0,10}\d[\w.]{0,10}){1,3})")
+
+
+def _unknown_name(p: Parsed) -> str | None:
+    """A capitalised product-like name ('Kimi K2', 'Hunyuan-A13B') when the question names no known model."""
+    m = _UNKNOWN_NAME.search(p.question)
+    return m.group(1) if m else None
 
 
 def _assign_precisions(p: Parsed) -> None:

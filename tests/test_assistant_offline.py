@@ -50,7 +50,9 @@ def assert_traceable(ans: Answer, search: Any = None) -> None:
     pieces = Counter(f.text for f in ans.numbers)
     for piece in sorted(pieces, key=len, reverse=True):
         rest = rest.replace(piece, " ", pieces[piece])
-    for piece in [f"note:{c.note_id}" for c in ans.citations] + [e for n in ans.needs for e in n.examples]:
+    # the user's own words the answer repeats ('“llama 3 13b” is not in the catalog') are not figures
+    words = [f"note:{c.note_id}" for c in ans.citations] + [e for n in ans.needs for e in n.examples]
+    for piece in sorted(words + ans.echoed, key=len, reverse=True):
         rest = rest.replace(piece, " ")
     assert not re.search(r"\d", rest), f"digits not quoted from a tool result: {rest!r}"
 
