@@ -20,6 +20,7 @@ from assistant.understand import GpuMention, Parsed, Subject, UnknownGpu, size_l
 MAX_SESSIONS = 1000  # help-desk tabs remembered at once; the least recently used is dropped beyond this
 SESSION_TTL_S = 3600.0  # a tab silent for an hour starts afresh
 MAX_SESSION_ID_CHARS = 100
+MAX_HISTORY_MESSAGES = 20  # the LLM agent sees the last ten exchanges of a conversation, no more
 
 
 @dataclass
@@ -211,19 +212,37 @@ class Conversation:
 
     def __init__(self, state: State | None = None) -> None:
         self.state = state or State()
+        self.history: list[dict[str, str]] = []  # the LLM agent's messages (role, content), bounded
         self.lock = threading.Lock()
 
-    def ask(self, question: str, *, search: Any = None) -> Any:
+    def remember_exchange(self, question: str, reply: str) -> None:
+        """After an LLM agent turn: keep the exchange (bounded) and track the same state the offline assistant
+        keeps, read from the question without calling any tool, so either assistant can take the next turn."""
+        from assistant.understand import QuestionTooLong, extract, finish
+
+        with self.lock:
+            self.history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+            del self.history[:-MAX_HISTORY_MESSAGES]
+            try:
+                parsed = extract(question)
+            except QuestionTooLong:
+                return
+            inherit(parsed, self.state)
+            self.state = remember(finish(parsed), self.state)
+
+    def ask(self, question: str, *, search: Any = None, read_files: bool = False) -> Any:
+        """The offline assistant's Answer to `question`, with the earlier turns in mind."""
         from assistant.offline import answer
 
         with self.lock:
-            result = answer(question, search=search, state=self.state)
+            result = answer(question, search=search, state=self.state, read_files=read_files)
             if result.state is not None:
                 self.state = State(**{k: v for k, v in result.state.items() if k in State.__dataclass_fields__})
             return result
 
     def reset(self) -> None:
         self.state = State()
+        self.history = []
 
 
 @dataclass

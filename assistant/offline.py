@@ -272,6 +272,8 @@ _EN |= {
         "task": "the task",
         "optimizer": "the optimizer",
     },
+    "config_note": "Sized from the config.json at {path}.",
+    "config_unreadable": "Cannot read the config.json at {path}: {why}.",
     "repo_note": "“{named}” is not in the catalog; it was passed to the calculator by its Hugging Face id.",
     "size_note": "“{named}” is not in the catalog: sized from the {size} in its name as a generic dense model "
     "(layer shape borrowed from a catalog model; give its Hugging Face id or config.json for exact figures).",
@@ -321,6 +323,8 @@ _ZH |= {
         "task": "任务",
         "optimizer": "优化器",
     },
+    "config_note": "按 {path} 这份 config.json 估算。",
+    "config_unreadable": "读不了 {path} 这份 config.json：{why}。",
     "repo_note": "“{named}” 不在目录里，已按它的 Hugging Face 仓库名交给计算器。",
     "size_note": "“{named}” 不在目录里：按名字里的 {size} 当作一般的稠密模型估算"
     "（层形状借用目录中的模型；给出它的 Hugging Face 仓库名或 config.json 可得到精确结果）。",
@@ -440,6 +444,8 @@ def _native_precision(subject: Subject, runtime: str | None = None) -> str:
 
 
 def _subject_args(subject: Subject) -> dict[str, Any]:
+    if subject.config is not None:
+        return {"config": subject.config}
     if subject.model_id:
         return {"model": subject.model_id}
     if subject.repo:
@@ -611,7 +617,10 @@ def _pick_faster(wr: _Writer, calls: list[int]) -> None:
 
 def _subject_notes(p: Parsed, wr: _Writer, subject: Subject) -> None:
     """Open the answer with what is not exactly what was named: never a silent substitution."""
-    if subject.repo:
+    if subject.config is not None:
+        wr.first("config_note", path=subject.named or "config.json")
+        wr.echoed.append(subject.named or "config.json")
+    elif subject.repo:
         wr.first("repo_note", named=subject.named or subject.repo)
         wr.echoed.append(subject.named or subject.repo)
     elif subject.named and subject.params_b:
@@ -1179,26 +1188,67 @@ def _ask(wr: _Writer, need: Need, partial: bool) -> NeedOut:
     return NeedOut(what=need.what, ask=ask, examples=need.examples)
 
 
-def answer(question: str, *, search: SearchFn | None = None, state: State | None = None) -> Answer:
+MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few kilobytes; anything far larger is not one
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """A config.json (or a folder holding one) the user pointed to; OSError/ValueError with the reason."""
+    import json
+    from pathlib import Path
+
+    file = Path(path).expanduser()
+    if file.is_dir():
+        file = file / "config.json"
+    if not file.is_file():
+        raise OSError("no such file")
+    if file.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"larger than {MAX_CONFIG_BYTES:,} bytes")
+    data = json.loads(file.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _config_subject(p: Parsed, wr: _Writer) -> bool:
+    """Read the config.json the question points to; False (and one line saying why) when it cannot be read."""
+    assert p.config_path is not None
+    try:
+        config = read_config(p.config_path)
+    except (OSError, ValueError) as e:
+        wr.say("config_unreadable", path=p.config_path, why=str(e).splitlines()[0] or type(e).__name__)
+        wr.echoed.append(p.config_path)
+        return False
+    p.subjects = [Subject((0, 0), named=p.config_path, config=config)]
+    p.needs = [n for n in p.needs if not n.what.startswith("model")]
+    return True
+
+
+def answer(
+    question: str, *, search: SearchFn | None = None, state: State | None = None, read_files: bool = False
+) -> Answer:
     """Answer a GPU-memory question in its own language (English or Chinese) from the typed tools.
 
     `search` replaces knowledge.search.search_knowledge for the concept path (tests pass one bound to a
     fixture store); it is imported lazily, so questions that do not need it stay fast. `state` is the conversation
     so far (assistant.conversation): a follow-up takes what it leaves out from it; the new state is returned in
-    `Answer.state`.
+    `Answer.state`. `read_files`: read a config.json path named in the question (the CLI on the user's own machine;
+    never the help desk, which must not open the server's files for a web page).
     """
     try:
         p = extract(question)
     except QuestionTooLong as e:
         return _refused(question, str(e), state)
+    led = Ledger()
+    wr = _Writer(p.lang, led)
+    config_ok = read_files and p.config_path is not None and _config_subject(p, wr)
     inherit(p, state)
     p = finish(p)
+    if config_ok and p.intent in ("concept", "recommend"):
+        p.intent, p.also = "estimate", []
     if p.inherited:
         if p.intent == "concept" and p.subjects:
             p.intent = "estimate"  # "what's the longest context it can take?" about the model sized before
         p.also = [step for step in p.also if step != "concept"]
-    led = Ledger()
-    wr = _Writer(p.lang, led)
     # A missing model or GPU stops a calculation; an explanation is given anyway, and the question asked after.
     blocking = [
         n

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from agent_tools import catalog, resolve
 from agent_tools.errors import VramwiseError
@@ -48,10 +48,11 @@ class Subject:
     repo: str | None = None  # a Hugging Face repo id as written ('google/gemma-3n-E4B'), passed to the tool as is
     closest: str | None = None  # the catalog model nearest to an uncatalogued name (said, never sized instead)
     inherited: bool = False  # taken from the conversation ("and at 32k context?")
+    config: dict[str, Any] | None = None  # a config.json the question points to (read by the caller, not here)
 
     @property
     def label(self) -> str:
-        return self.model_id or self.repo or f"{self.params_b:g}B"
+        return self.model_id or self.repo or self.named or f"{self.params_b:g}B"
 
 
 @dataclass
@@ -111,6 +112,7 @@ class Parsed:
     bandwidth_gb_s: float | None = None  # stated memory bandwidth ("1 TB/s")
     unknown_gpu: UnknownGpu | None = None
     inherited: list[str] = field(default_factory=list)  # what was taken from the conversation
+    config_path: str | None = None  # 'a local ./my-model/config.json': the caller may read it and pass config
 
     @property
     def gpu(self) -> GpuMention | None:
@@ -1131,6 +1133,7 @@ def extract(question: str) -> Parsed:
     p.wants_fit = bool(_FIT.search(text))
     p.small_talk = bool(_SMALL_TALK.match(text))
     p.asks = [name for name, pattern in _ASKS if pattern.search(text)]
+    p.config_path = _config_path(question)
     p.followup = bool(_FOLLOWUP.search(text))
     return p
 
@@ -1166,6 +1169,15 @@ def finish(p: Parsed) -> Parsed:
     ):
         p.needs.append(Need("gpu", list(GPU_EXAMPLES)))
     return p
+
+
+def _config_path(question: str) -> str | None:
+    """A path to a config.json written in the question (whitespace-separated, quotes stripped): linear, no regex."""
+    for word in question.split():
+        word = word.strip("\"'`“”‘’()[]<>,;:!?。，；：？！")
+        if word.endswith("config.json") and len(word) <= 1024:
+            return word
+    return None
 
 
 _BANDWIDTH = re.compile(r"(?<![\d.])(\d{1,5}(?:\.\d{1,3})?)\s?(gb/s|gbps|tb/s|tbps)(?![a-z])")
