@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from agent_tools import catalog
 from agent_tools.architecture import Architecture, parse_config, text_config
-from agent_tools.errors import VramwiseError
 from agent_tools.runtimes import Runtime, behaviour
 from agent_tools.schemas import FormatEntry, GpuEntry, KvFormatEntry, ModelEntry
-from agent_tools.units import GiB
+from agent_tools.units import MAX_NAME_CHARS, GiB
 from agent_tools.weights import WeightBreakdown, weight_breakdown
 
 if TYPE_CHECKING:
@@ -180,25 +179,38 @@ def default_runtime(mode: str, num_gpus: int) -> str:
 # The assistant reads names out of free text with these: the catalog's own alias indexes, never a private copy.
 
 
+_FORGIVEN_SUFFIXES = ("instruct", "chat", "it", "hf", "base")  # as catalog.resolve_model forgives them
+
+
 def find_model(name: str) -> ModelEntry | None:
-    """The catalog model this exact name or alias means, else None (no did-you-mean, no guessing)."""
-    try:
-        return catalog.resolve_model(name)
-    except VramwiseError:
+    """The catalog model this exact name or alias means, else None: the catalog's own index, without the
+    did-you-mean search (a parser tries many pieces of text; most are not model names)."""
+    if len(name) > MAX_NAME_CHARS:
         return None
+    index = catalog._model_index()
+    key = catalog.normalize(name)
+    hit = index.get(key)
+    for suffix in _FORGIVEN_SUFFIXES:
+        if hit is not None:
+            break
+        hit = index.get(key[: -len(suffix)]) if key.endswith(suffix) else None
+        hit = hit or index.get(key + suffix)
+    return hit
 
 
+@cache
 def model_alias_keys() -> dict[str, str]:
     """Normalised name or alias -> catalog model id, for every catalog model."""
     return {catalog.normalize(alias): m.id for m in catalog.list_models() for alias in (m.id, m.name, *m.aliases)}
 
 
 def find_gpu(name: str) -> GpuEntry | None:
-    """The catalog GPU this exact name or alias means, else None."""
-    try:
-        return catalog.resolve_gpu(name)
-    except VramwiseError:
+    """The catalog GPU this exact name or alias means, else None (no did-you-mean search)."""
+    if len(name) > MAX_NAME_CHARS:
         return None
+    key = catalog.normalize_gpu(name)
+    index = catalog._gpu_index()
+    return index.get(key) or (index.get(key[3:]) if key.startswith("rtx") else None)
 
 
 def gpu_alias_keys() -> dict[str, GpuEntry]:
@@ -211,25 +223,31 @@ def gpu_key(name: str) -> str:
 
 
 def find_precision(name: str) -> FormatEntry | None:
-    try:
-        return catalog.resolve_format(name)
-    except VramwiseError:
-        return None
+    """The weight format this exact id or alias means, else None (no did-you-mean search)."""
+    return catalog._format_index().get(catalog.normalize(name)) if len(name) <= MAX_NAME_CHARS else None
 
 
+@cache
 def format_aliases() -> dict[str, str]:
     """Every weight-format id and alias as written in formats.yaml -> format id."""
     return {alias: f.id for f in catalog.list_formats() for alias in (f.id, *f.aliases)}
 
 
+@cache
 def runtime_aliases() -> dict[str, str]:
     """Every runtime id and alias as written in runtimes.yaml -> runtime id."""
     return {alias: p.id for p in catalog.runtimes().values() for alias in (p.id, *p.aliases)}
 
 
+@cache
+def _advice() -> dict[str, Any]:
+    return dict(catalog._load("advice.yaml"))
+
+
+@cache
 def runtime_words() -> dict[str, str]:
     """Words that imply a runtime without naming one (advice.yaml runtime_words) -> runtime id."""
-    tables = catalog._load("advice.yaml")
+    tables = _advice()
     out: dict[str, str] = {}
     for target, words in tables["runtime_words"].items():
         runtime_id = str(tables[target]) if target in tables else str(target)
@@ -240,12 +258,12 @@ def runtime_words() -> dict[str, str]:
 
 def serving_runtime() -> str:
     """The runtime concurrency questions are sized with (advice.yaml serving_runtime, with its source)."""
-    return str(catalog._load("advice.yaml")["serving_runtime"])
+    return str(_advice()["serving_runtime"])
 
 
 def bits_format(bits: int, runtime_id: str | None) -> str | None:
     """The format a bare bit width means in a runtime (advice.yaml bits_formats), None when it has none."""
-    tables = catalog._load("advice.yaml")
+    tables = _advice()
     rows = tables["bits_formats"]
     row = rows.get(runtime_id or "") or rows[tables["bits_formats_default_runtime"]]
     value = row.get(bits)

@@ -7,10 +7,11 @@ Handles English and Chinese, colloquial wording ("双卡3090", "10个人同时�
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 from agent_tools import catalog, resolve
@@ -128,7 +129,9 @@ class Parsed:
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_ZH_NUMBER = re.compile(r"[零一二两三四五六七八九十]+(?=\s*(?:个|张|块|卡|人|位|路并发|路请求|台|倍|比特|bit|并发))")
+_ZH_NUMBER = re.compile(
+    r"[零一二两三四五六七八九十]+(?=\s{0,4}(?:个|张|块|卡|人|位|路并发|路请求|台|倍|比特|bit|并发))"
+)
 # Chinese (and nickname) family names -> the Latin family word the model pattern knows.
 _ZH_FAMILIES = (
     ("通义千问", " qwen "),
@@ -164,17 +167,29 @@ def _zh_number(word: str) -> int:
 
 
 def _fix_typo(match: re.Match[str]) -> str:
-    word = match.group(0)
+    return _typo_fixed(match.group(0))
+
+
+@lru_cache(maxsize=4096)
+def _typo_fixed(word: str) -> str:
     if word in _TYPOS:
         return _TYPOS[word]
     if len(word) < 4 or word in _NOT_TYPOS or word in _FAMILY_WORDS:
         return word
-    close = difflib.get_close_matches(word, _FAMILY_WORDS, n=1, cutoff=0.8)
+    # a typo keeps about the length and one of the first two letters: only those are compared (cheap to skip)
+    near = [f for f in _FAMILY_WORDS if abs(len(f) - len(word)) <= 2 and (f[0] == word[0] or f[1] == word[1])]
+    close = difflib.get_close_matches(word, near, n=1, cutoff=0.8) if near else []
     return close[0] if close else word
 
 
+_BLANKS = re.compile(r"\s+")
+# A question names a handful of models, GPUs and formats; past this many mentions of one kind the rest are not read
+# (bounds the per-mention work on long or hostile input).
+MAX_MENTIONS = 8
+
+
 def normalise(question: str) -> str:
-    text = unicodedata.normalize("NFKC", question).lower()
+    text = _BLANKS.sub(" ", unicodedata.normalize("NFKC", question).lower())  # one space per run: less to scan
     text = _ZH_NUMBER.sub(lambda m: str(_zh_number(m.group(0))), text)
     for zh, latin in _ZH_FAMILIES:
         text = text.replace(zh, latin)
@@ -189,14 +204,14 @@ _VARIANTS = ("coder", "distill", "nemo", "small")
 _MODEL_RE = re.compile(
     r"(?<![a-z0-9])(?P<fam>tinyllama|llama(?!cpp)|qwen|(?:deepseek|ds)(?![a-qs-uw-z])|mixtral|mistral|gemma|phi|chatglm"
     r"|glm|yi(?![a-z])|gpt[\s\-_]?oss|baichuan)"
-    r"[\s\-_:]*(?P<ver>v?\d+(?:\.\d+)?(?![\d.]|\s*b(?![a-z])|x\d)|r1)?"
+    r"[\s\-_:]*(?P<ver>v?\d+(?:\.\d+)?(?![\d.]|\s{0,4}b(?![a-z])|x\d)|r1)?"
     r"(?P<mods>(?:[\s\-_:]*(?:coder|instruct|chat|it|distill|蒸馏版?|qwen|llama|nemo|small|mini|medium|base|moe)"
     r"(?![a-z]))*)"
-    r"[\s\-_:]*(?P<size>(?:\d+x)?\d+(?:\.\d+)?\s*b(?![a-z])(?:[\s\-_]*a\d+(?:\.\d+)?b)?)?"
+    r"[\s\-_:]*(?P<size>(?:\d+x)?\d+(?:\.\d+)?\s{0,4}b(?![a-z])(?:[\s\-_]*a\d+(?:\.\d+)?b)?)?"
     r"(?P<tail>(?:[\s\-_:]*(?:coder|instruct|chat|it|distill|蒸馏版?)(?![a-z]))*)"
 )
-_SIZE_RE = re.compile(r"(?<![a-z0-9.])(?P<n>\d+(?:\.\d+)?)\s*b(?![a-z])")
-_YI_RE = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*亿")  # 70亿 = 7B
+_SIZE_RE = re.compile(r"(?<![a-z0-9.])(?P<n>\d+(?:\.\d+)?)\s{0,4}b(?![a-z])")
+_YI_RE = re.compile(r"(?<![\d.])(?P<n>\d+(?:\.\d+)?)\s{0,4}亿")  # 70亿 = 7B
 _SIZE_LABEL = re.compile(r"(?<![a-z0-9.])((?:\d+x)?\d+(?:\.\d+)?)b(?![a-z0-9])")
 
 
@@ -275,10 +290,7 @@ def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: boo
         # "llama" alone resolves to the newest family's only model: say that a default was taken.
         return ModelLookup(cands[0], cands, default_size=size is None and ver is None)
     if len(cands) > 1 and not size:
-        try:
-            default = catalog.resolve_model(base + ver_text)
-        except VramwiseError:
-            default = None
+        default = resolve.find_model(base + ver_text)
         if default is not None and default in cands:
             return ModelLookup(default, cands, default_size=True)
     if not cands and not size:
@@ -472,7 +484,7 @@ def _models(parsed: Parsed) -> list[tuple[int, int]]:
     text = parsed.text
     full = "满血" in text or "full 671b" in text
     taken: list[tuple[int, int]] = []
-    for m in _MODEL_RE.finditer(text):
+    for m in itertools.islice(_MODEL_RE.finditer(text), MAX_MENTIONS):
         fam = re.sub(r"[\s\-_]", "", m.group("fam"))
         mods = (m.group("mods") or "") + (m.group("tail") or "")
         found = find_model(fam, m.group("ver"), mods, m.group("size"), full)
@@ -499,20 +511,20 @@ def _models(parsed: Parsed) -> list[tuple[int, int]]:
         model_id = _alias_scan(text)
         if model_id:
             parsed.subjects.append(Subject((0, 0), model_id=model_id))
-    for m in _REPO_RE.finditer(text):
+    for m in itertools.islice(_REPO_RE.finditer(text), MAX_MENTIONS):
         span = (m.start(), m.end())
         free = not any(a < span[1] and span[0] < b for a, b in taken)
         if free and _is_repo(m.group(0)) and resolve.find_model(m.group(0)) is None:
             taken.append(span)
             _uncatalogued(parsed, span, _mention(parsed, span), None)
-    for m in _SIZE_RE.finditer(text):
+    for m in itertools.islice(_SIZE_RE.finditer(text), MAX_MENTIONS):
         span = (m.start(), m.end())
         if not any(a <= span[0] < b for a, b in taken) and float(m.group("n")) > 0:
             named = _name_before(parsed, span)
             subject = Subject(span, params_b=float(m.group("n")), named=named)
             parsed.subjects.append(subject)
             taken.append(span)
-    for m in _YI_RE.finditer(text):
+    for m in itertools.islice(_YI_RE.finditer(text), MAX_MENTIONS):
         if float(m.group("n")) <= 0:
             continue
         parsed.subjects.append(Subject((m.start(), m.end()), params_b=float(m.group("n")) / 10))
@@ -531,17 +543,17 @@ _COUNT_WORDS = {"one": 1, "single": 1, "two": 2, "dual": 2, "double": 2, "pair o
 _COUNT_WORDS |= {"four": 4, "quad": 4, "six": 6, "eight": 8, "sixteen": 16}
 _MEASURE = r"(?:张|块|个|台|卡|片)"
 _BEFORE_COUNT = (
-    re.compile(r"(\d{1,2})\s*[x×*]\s*$"),
-    re.compile(rf"(\d{{1,2}})\s*{_MEASURE}\s*(?:的)?\s*$"),
+    re.compile(r"(\d{1,2})\s{0,4}[x×*]\s{0,4}$"),
+    re.compile(rf"(\d{{1,2}})\s{{0,4}}{_MEASURE}\s{{0,4}}(?:的)?\s{{0,4}}$"),
     re.compile(r"(?<![\d.a-z])(\d{1,2})\s+$"),
     re.compile(r"(?<![a-z])(" + "|".join(_COUNT_WORDS) + r")\s+$"),
 )
 _AFTER_COUNT = (
-    re.compile(r"^s?\s*[x×*]\s*(\d{1,2})(?![\d.])"),
-    re.compile(rf"^s?\s*(\d{{1,2}})\s*{_MEASURE}"),
+    re.compile(r"^s?\s{0,4}[x×*]\s{0,4}(\d{1,2})(?![\d.])"),
+    re.compile(rf"^s?\s{{0,4}}(\d{{1,2}})\s{{0,4}}{_MEASURE}"),
 )
 _COUNT_ASKED = re.compile(
-    r"(?:几|多少)\s*(?:张|块|台|卡|片)|how many (?:gpus|cards|graphics cards)|number of (?:gpus|cards)"
+    r"(?:几|多少)\s{0,4}(?:张|块|台|卡|片)|how many (?:gpus|cards|graphics cards)|number of (?:gpus|cards)"
 )
 _HOW_MANY_BEFORE = re.compile(r"how many\s+(?:(?:nvidia|rtx)\s+)?$")
 _COUNT_PREFIX = re.compile(r"^(\d{1,2}x)(.*\d.*)$")  # '2x4090' is one token: split the count off
@@ -554,7 +566,71 @@ def _gpu_index() -> dict[str, GpuEntry]:
     return resolve.gpu_alias_keys()  # the catalog's own alias index
 
 
+_MAX_GPU_TOKEN = 24
+
+
+@cache
+def _gpu_key_prefixes() -> frozenset[str]:
+    """Every prefix of every catalog GPU key (with and without 'rtx'): a window of words whose joined key is not
+    one cannot grow into a GPU name, so it is not looked up (this keeps the scan linear in the question)."""
+    out: set[str] = set()
+    for key in _gpu_index():
+        for full in (key, "rtx" + key):
+            out.update(full[:n] for n in range(1, len(full) + 1))
+    return frozenset(out)
+
+
+@lru_cache(maxsize=8192)
+def _chip_key(words: tuple[str, ...]) -> str | None:
+    """'m3 max' -> 'm3max' when it names a chip the catalog sells in several memory sizes, else None."""
+    chip = resolve.gpu_key(" ".join(words))
+    return chip if _CHIP.match(chip) and chip in _sized_chips() else None
+
+
+@lru_cache(maxsize=8192)
+def _word_key(word: str) -> str:
+    return resolve.gpu_key(word)
+
+
+def _window(tokens: list[tuple[str, int, int]], i: int) -> int:
+    """How many words from tokens[i] (at most 4) can still be the start of a catalog GPU name."""
+    prefixes = _gpu_key_prefixes()
+    joined = ""
+    longest = 0
+    for n in range(min(4, len(tokens) - i)):
+        joined += _word_key(tokens[i + n][0])
+        if not joined:
+            longest = n + 1  # a vendor word ('nvidia') alone: keep going
+            continue
+        if joined in prefixes or (joined.endswith("s") and joined[:-1] in prefixes):
+            longest = n + 1
+        else:
+            break
+    return longest
+
+
+@cache
+def _sized_chips() -> dict[str, dict[str, GpuEntry]]:
+    """'m3max' -> {GPU id: entry} for the chips the catalog sells in several memory sizes ('m3max64g')."""
+    out: dict[str, dict[str, GpuEntry]] = {}
+    for key, entry in _gpu_index().items():
+        if not key.endswith("g"):
+            continue
+        cut = len(key) - 1
+        while cut > 0 and key[cut - 1].isdigit():
+            cut -= 1
+            # every split of the digits: 'm18g' is chip 'm1' with 8 GB (or 'm' with 18 GB)
+            if cut < len(key) - 1:
+                out.setdefault(key[:cut], {})[entry.id] = entry
+    return out
+
+
 def _gpu_key(words: list[str]) -> GpuEntry | None:
+    return _gpu_key_of(tuple(words))
+
+
+@lru_cache(maxsize=8192)
+def _gpu_key_of(words: tuple[str, ...]) -> GpuEntry | None:
     key = resolve.gpu_key(" ".join(words))
     index = _gpu_index()
     hit = index.get(key)
@@ -572,6 +648,8 @@ def _memory_tokens(tokens: list[tuple[str, int, int]]) -> dict[int, tuple[float,
     """Token index -> (GB, tokens it spans) for '24gb', '24g', '24 gb'."""
     found: dict[int, tuple[float, int]] = {}
     for k, (token, _, _) in enumerate(tokens):
+        if not token[:1].isdigit():
+            continue
         word = token.rstrip(".")  # '11gb.' at the end of a sentence
         m = _MEM_TOKEN.match(word)
         if m:
@@ -594,9 +672,9 @@ def _memory_near(memory: dict[int, tuple[float, int]], i: int, j: int) -> float 
 
 def _count_near(text: str, start: int, end: int) -> int | None:
     before, after = text[max(0, start - 14) : start], text[end : end + 10]
-    if re.search(r"双\s*(?:卡|显卡|路)?\s*$", before) or re.match(r"^s?\s*双卡", after):
+    if re.search(r"双\s{0,4}(?:卡|显卡|路)?\s{0,4}$", before) or re.match(r"^s?\s{0,4}双卡", after):
         return 2
-    if re.search(r"单\s*(?:卡|显卡)\s*$", before):
+    if re.search(r"单\s{0,4}(?:卡|显卡)\s{0,4}$", before):
         return 1
     for pattern in _BEFORE_COUNT:
         m = pattern.search(before)
@@ -623,16 +701,17 @@ def _gpus(parsed: Parsed) -> None:
             tokens.append((word, start, m.end()))
     memory = _memory_tokens(tokens)
     i = 0
-    while i < len(tokens):
+    while i < len(tokens) and len(parsed.gpus) < MAX_MENTIONS:
         hit = None
         if i in memory or tokens[i][0] == "a":  # '40 gb' is a size, 'a 40 gb a100' is not an A40
             i += 1
             continue
-        for length in (4, 3, 2, 1):
-            if i + length > len(tokens):
-                continue
+        if len(tokens[i][0]) > _MAX_GPU_TOKEN:
+            i += 1  # no GPU name has a word this long ('1111…'): not looked up
+            continue
+        for length in range(_window(tokens, i), 0, -1):
             words = [t[0] for t in tokens[i : i + length]]
-            if length > 1 and any(_CJK.search(w) for w in words):
+            if length > 1 and any(_is_cjk(w) for w in words):
                 continue
             hit = _gpu_key(words)
             if hit is not None:
@@ -657,10 +736,12 @@ def _gpus(parsed: Parsed) -> None:
         if hit is None:
             for length in (2, 1):
                 words = [t[0] for t in tokens[i : i + length]]
-                chip = resolve.gpu_key(" ".join(words))
-                if len(words) < length or any(_CJK.search(w) for w in words) or not _CHIP.match(chip):
+                if len(words) < length or any(_is_cjk(w) for w in words):
                     continue
-                sized = {g.id: g for k, g in _gpu_index().items() if re.fullmatch(re.escape(chip) + r"\d+g", k)}
+                chip = _chip_key(tuple(words))
+                if chip is None:
+                    continue
+                sized = _sized_chips().get(chip, {})
                 if len(sized) > 1 and not parsed.gpus:
                     gb = _memory_near(memory, i, i + length)
                     hit = _gpu_index().get(f"{chip}{gb:g}g") if gb else None
@@ -680,7 +761,7 @@ def _gpus(parsed: Parsed) -> None:
         parsed.gpu_count_asked = True
         parsed.gpus[0].count = None
     if parsed.gpus and parsed.gpus[0].count is None and not parsed.gpu_count_asked:
-        m = re.search(rf"(\d{{1,2}})\s*(?:gpus|cards|{_MEASURE}卡|卡)", text)
+        m = re.search(rf"(\d{{1,2}})\s{{0,4}}(?:gpus|cards|{_MEASURE}卡|卡)", text)
         if m:
             parsed.gpus[0].count = int(m.group(1))
 
@@ -730,6 +811,11 @@ _GPU_SUFFIXES = frozenset(
 )
 
 
+def _is_cjk(token: str) -> bool:
+    return token[:1] >= "\u3400"  # a _TOKEN is all Latin letters and digits or all CJK
+
+
+@lru_cache(maxsize=8192)
 def _line_word(token: str) -> bool:
     if any(w in token for w in _GPU_LINES_ZH):
         return True
@@ -746,14 +832,14 @@ def _unknown_gpu(parsed: Parsed) -> None:
         if not _line_word(word):
             continue
         j = i + 1
-        while j < len(tokens) and j - i < 5 and j not in memory and not _CJK.search(tokens[j][0]):
+        while j < len(tokens) and j - i < 5 and j not in memory and not _is_cjk(tokens[j][0]):
             nxt = tokens[j][0]
             if not (any(c.isdigit() for c in nxt) or nxt in _GPU_SUFFIXES or _line_word(nxt)):
                 break
             j += 1
         if j == i + 1 and not any(c.isdigit() for c in word):
             continue  # 'rtx' or 'radeon' alone names no card
-        start = tokens[i + 1][1] if _CJK.search(word) and j > i + 1 else tokens[i][1]
+        start = tokens[i + 1][1] if _is_cjk(word) and j > i + 1 else tokens[i][1]
         name = _as_written(parsed, (start, tokens[j - 1][2]))
         gb = _memory_near(memory, i, j)
         if gb is None and parsed.vram_gb is not None:
@@ -779,25 +865,25 @@ def _literal_alternation(aliases: list[str]) -> str:
 
 
 @cache
-def _runtime_matchers() -> tuple[tuple[re.Pattern[str], str], ...]:
-    """(pattern, runtime id) for every runtime alias in runtimes.yaml and every runtime word in advice.yaml."""
+def _runtime_matcher() -> tuple[re.Pattern[str], dict[str, str], frozenset[str]]:
+    """One pattern for every runtime alias in runtimes.yaml and every runtime word in advice.yaml; the matched
+    text's key -> runtime id; the keys that only imply a runtime ('serving')."""
     named = {a: rt for a, rt in resolve.runtime_aliases().items() if len(a) >= 3 and rt != "generic"}
     named["llama.cpp"] = "llama.cpp"
-    out = [(re.compile(r"(?<![a-z])(?:" + _alias_pattern(a) + r")(?![a-z])"), rt) for a, rt in named.items()]
     words = resolve.runtime_words()
-    out += [(re.compile(r"(?<![a-z])(?:" + _alias_pattern(w) + r")(?![a-z])"), rt) for w, rt in words.items()]
-    return tuple(out)
+    by_key = {_alias_key(w): rt for w, rt in words.items()} | {_alias_key(a): rt for a, rt in named.items()}
+    pattern = re.compile(r"(?<![a-z])(?:" + _literal_alternation([*named, *words]) + r")(?![a-z])")
+    return pattern, by_key, frozenset(_alias_key(w) for w in words)
 
 
 def _runtimes_named(text: str) -> list[str]:
     """Runtime ids the text names, in order of first mention (named runtimes before implied ones)."""
+    pattern, by_key, implied = _runtime_matcher()
     hits: list[tuple[int, int, str]] = []
-    words = resolve.runtime_words()
-    for pattern, rt in _runtime_matchers():
-        m = pattern.search(text)
-        if m:
-            implied = any(re.fullmatch(_alias_pattern(w), m.group(0)) for w in words)
-            hits.append((int(implied), m.start(), rt))
+    for m in itertools.islice(pattern.finditer(text), 2 * MAX_MENTIONS):
+        key = _alias_key(m.group(0))
+        if key in by_key:
+            hits.append((int(key in implied), m.start(), by_key[key]))
     return list(dict.fromkeys(rt for _, _, rt in sorted(hits)))
 
 
@@ -805,7 +891,7 @@ def _alias_key(text: str) -> str:
     return re.sub(r"[\s._\-]+", "", text.lower())
 
 
-_BIT_WIDTH_ALIAS = re.compile(r"^(?:\d{1,2}\s*-?\s*(?:bits?|位|比特)|int\d{1,2})$")
+_BIT_WIDTH_ALIAS = re.compile(r"^(?:\d{1,2}\s{0,4}-?\s{0,4}(?:bits?|位|比特)|int\d{1,2})$")
 
 
 @cache
@@ -831,9 +917,9 @@ _BITS = re.compile(r"(?<![\d.a-z])(?:(\d{1,2})\s?-?\s?(?:bits?|位|比特)(?![a-
 _FORMAT_LIKE = re.compile(r"(?<![a-z0-9])(i?q\d(?:_[a-z0-9]+)+|fp\d{1,2}|bf\d{1,2}|int\d{1,2})(?![a-z0-9])")
 _KV_WORD = r"(?:kv[\s\-_]*(?:cache|缓存)?|k/v|键值缓存)"
 _KV_BEFORE = re.compile(_KV_WORD + r"[^,.;，。？?]{0,12}$")  # "KV cache in q8_0": the format follows
-_KV_AFTER = re.compile(r"\s*" + _KV_WORD)  # "fp8 KV cache": the format comes first
+_KV_AFTER = re.compile(r"\s{0,4}" + _KV_WORD)  # "fp8 KV cache": the format comes first
 _OPTIMIZERS = (
-    (re.compile(r"(?:8[\s-]?bit|8位|8比特)\s*adam\w*|adam\w*[\s_-]*8[\s_-]?bit|bnb\s*adam"), "adamw_8bit"),
+    (re.compile(r"(?:8[\s-]?bit|8位|8比特)\s{0,4}adam\w*|adam\w*[\s_-]*8[\s_-]?bit|bnb\s{0,4}adam"), "adamw_8bit"),
     (re.compile(r"(?<![a-z])sgd(?![a-z])"), "sgd"),
     (re.compile(r"(?<![a-z])adamw?(?![a-z0-9_])"), "adamw"),
 )
@@ -847,12 +933,12 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
         return not any(a < span[1] and span[0] < b for a, b in taken + [s for s, _ in found])
 
     aliases = {_alias_key(a): f for a, f in resolve.format_aliases().items()}
-    for m in _precision_pattern().finditer(text):
+    for m in itertools.islice(_precision_pattern().finditer(text), 2 * MAX_MENTIONS):
         span = (m.start(), m.end())
         fmt = aliases.get(_alias_key(m.group(1)))
         if fmt is not None and free(span):
             found.append((span, fmt))
-    for m in _BITS.finditer(text):
+    for m in itertools.islice(_BITS.finditer(text), MAX_MENTIONS):
         span = (m.start(), m.end())
         fmt = resolve.bits_format(int(m.group(1) or m.group(2)), parsed.runtime)
         if fmt and free(span):
@@ -875,59 +961,73 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
 
 
 _CONTEXT_PATTERNS = (
-    re.compile(r"(?<![\d.])(\d{2,7})\s*(?:长度|长的|-?token[\s-]*(?:long|sequences?|samples?))"),
-    re.compile(r"(?:sequence|seq|序列|样本)\s*(?:length|len|长度)?\s*(?:of|=|:|是|为)?\s*(\d{2,7}k?)(?![\d.])"),
-    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s*[km])(?:\s*(?:tokens?|context|ctx|上下文|token|词元))"),
-    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s*k)(?![a-z])"),
-    re.compile(r"(?<![\d.])(\d{3,7})\s*(?:个\s*)?(?:tokens?|词元)(?![a-z])(?!\s*/|\s*per|\s*每秒|\s*每)"),
-    re.compile(r"(?:context|上下文|ctx)(?:\s*(?:length|window|长度|窗口))?\s*(?:of|=|:|是|为|开到|到|设为)?\s*(\d+k?)"),
+    re.compile(r"(?<![\d.])(\d{2,7})\s{0,4}(?:长度|长的|-?token[\s-]*(?:long|sequences?|samples?))"),
+    re.compile(
+        r"(?:sequence|seq|序列|样本)\s{0,4}(?:length|len|长度)?\s{0,4}(?:of|=|:|是|为)?\s{0,4}(\d{2,7}k?)(?![\d.])"
+    ),
+    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s{0,4}[km])(?:\s{0,4}(?:tokens?|context|ctx|上下文|token|词元))"),
+    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s{0,4}k)(?![a-z])"),
+    re.compile(
+        r"(?<![\d.])(\d{3,7})\s{0,4}(?:个\s{0,4})?(?:tokens?|词元)(?![a-z])(?!\s{0,4}/|\s{0,4}per|\s{0,4}每秒|\s{0,4}每)"
+    ),
+    re.compile(
+        r"(?:context|上下文|ctx)(?:\s{0,4}(?:length|window|长度|窗口))?\s{0,4}(?:of|=|:|是|为|开到|到|设为)?\s{0,4}(\d+k?)"
+    ),
 )
 _BATCH_PATTERNS = (
-    re.compile(r"(?<![\d.])(\d+)\s*(?:个)?\s*(?:人|用户|路并发|并发|路)"),
-    re.compile(r"并发\s*(?:数|量)?\s*(?:是|为|=|:|开到|到)?\s*(\d+)"),
+    re.compile(r"(?<![\d.])(\d+)\s{0,4}(?:个)?\s{0,4}(?:人|用户|路并发|并发|路)"),
+    re.compile(r"并发\s{0,4}(?:数|量)?\s{0,4}(?:是|为|=|:|开到|到)?\s{0,4}(\d+)"),
     re.compile(
-        r"(?<![\d.])(\d+)\s*(?:concurrent|simultaneous|parallel)?\s*(?:users?|people|requests|sessions|clients)"
+        r"(?<![\d.])(\d+)\s{0,4}(?:concurrent|simultaneous|parallel)?\s{0,4}(?:users?|people|requests|sessions|clients)"
     ),
     re.compile(r"(?:batch(?:[\s_-]?size)?|批大小|批量)\s?(?:(?:of|=|:|为|是)\s?)?(\d+)"),
-    re.compile(r"(?<![\d.])(\d+)\s*concurrent"),
+    re.compile(r"(?<![\d.])(\d+)\s{0,4}concurrent"),
 )
 _VRAM = (
     re.compile(
-        r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:显存|vram|of vram|gpu memory|video memory"
+        r"(?<![\d.])(\d+(?:\.\d+)?)\s{0,4}g(?:b|ib)?\s{0,4}(?:的)?\s{0,4}(?:显存|vram|of vram|gpu memory|video memory"
         r"|(?:graphics\s+)?(?:card|gpu)s?(?![a-z])|显卡|卡)"
     ),
-    re.compile(r"(?:显存|vram)\s*(?:是|有|只有|=|:)?\s*(\d+(?:\.\d+)?)\s*g"),
-    re.compile(r"(?:进|放进|装进|塞进|fit (?:in|into|on)|into)\s*(?:an?\s+)?(\d+(?:\.\d+)?)\s*g(?:b|ib)?(?![a-z])"),
+    re.compile(r"(?:显存|vram)\s{0,4}(?:是|有|只有|=|:)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}g"),
+    re.compile(
+        r"(?:进|放进|装进|塞进|fit (?:in|into|on)|into)\s{0,4}(?:an?\s+)?(\d+(?:\.\d+)?)\s{0,4}g(?:b|ib)?(?![a-z])"
+    ),
 )
 _RAM = (
     re.compile(
-        r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:of\s+)?(?:(?:dual|quad)[\s-]channel\s*|双通道\s*)?"
-        r"(?:ddr\d(?:[\s-]\d{4})?\s*)?(?:内存|ram|system memory|ddr\d)"
+        r"(?<![\d.])(\d+(?:\.\d+)?)\s{0,4}g(?:b|ib)?\s{0,4}(?:的)?\s{0,4}(?:of\s+)?(?:(?:dual|quad)[\s-]channel\s{0,4}|双通道\s{0,4})?"
+        r"(?:ddr\d(?:[\s-]\d{4})?\s{0,4})?(?:内存|ram|system memory|ddr\d)"
     ),
-    re.compile(r"(?:内存|ram)\s*(?:是|有|只有|=|:)?\s*(\d+(?:\.\d+)?)\s*g"),
+    re.compile(r"(?:内存|ram)\s{0,4}(?:是|有|只有|=|:)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}g"),
 )
 _CPU_ONLY = re.compile(
-    r"纯\s*cpu|cpu[\s-]*only|only (?:a |the )?cpu|no (?:gpu|graphics card|dedicated gpu)|without (?:a |any )?gpu|"
-    r"没有\s*(?:独立)?\s*(?:显卡|gpu)|无\s*(?:独立)?\s*显卡|不用\s*(?:显卡|gpu)|只有\s*cpu|on (?:a |the )?cpu|cpu\s*上"
+    r"纯\s{0,4}cpu|cpu[\s-]*only|only (?:a |the )?cpu|no (?:gpu|graphics card|dedicated gpu)|without (?:a |any )?gpu|"
+    r"没有\s{0,4}(?:独立)?\s{0,4}(?:显卡|gpu)|无\s{0,4}(?:独立)?\s{0,4}显卡|不用\s{0,4}(?:显卡|gpu)|"
+    r"只有\s{0,4}cpu|on (?:a |the )?cpu|cpu\s{0,4}上"
 )
 _SPEED_FLOOR = (
-    re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:个\s*)?(?:tokens?|tok|t)\s*(?:/\s*s(?:ec)?|per second|每秒|/秒)"),
-    re.compile(r"每秒\s*(?:至少|超过|能有|能到|要有)?\s*(\d+(?:\.\d+)?)\s*(?:个)?\s*(?:tokens?|词元|字)"),
+    re.compile(
+        r"(?<![\d.])(\d+(?:\.\d+)?)\s{0,4}(?:个\s{0,4})?(?:tokens?|tok|t)\s{0,4}"
+        r"(?:/\s{0,4}s(?:ec)?|per second|每秒|/秒)"
+    ),
+    re.compile(
+        r"每秒\s{0,4}(?:至少|超过|能有|能到|要有)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}(?:个)?\s{0,4}(?:tokens?|词元|字)"
+    ),
 )
-_ZERO = re.compile(r"zero[\s\-_]*(?:stage)?[\s\-_]*([123])(?!\d)|([123])\s*阶段?\s*zero")
-_LORA_RANK = re.compile(r"(?:rank|秩|(?<![a-z])r)\s*(?:=|:|of|为|是)?\s*(\d{1,4})(?![\d.])")
+_ZERO = re.compile(r"zero[\s\-_]*(?:stage)?[\s\-_]*([123])(?!\d)|([123])\s{0,4}阶段?\s{0,4}zero")
+_LORA_RANK = re.compile(r"(?:rank|秩|(?<![a-z])r)\s{0,4}(?:=|:|of|为|是)?\s{0,4}(\d{1,4})(?![\d.])")
 _FILE_SIZE = re.compile(
     r"文件|file|how big|size of|(?<![a-z])sized?(?![a-z])|多大|多少字节|how many bytes|权重大约|"
     r"weights? (?:take|are|is)"
 )
 _LADDER = re.compile(
-    r"各种|各个|所有|每种|每个量化|各档|不同的?\s*(?:量化|精度)|档位|一路量化|"
+    r"各种|各个|所有|每种|每个量化|各档|不同的?\s{0,4}(?:量化|精度)|档位|一路量化|"
     r"all (?:the )?(?:quants|quantizations|precisions)|each (?:quant|precision)|every (?:quant|precision)|"
     r"(?:different|various|smaller|lower) (?:quants?|quantizations?|precisions?)|quant(?:ization)? levels?|ladder|"
     r"all the way down"
 )
 _QUALITY = re.compile(r"quality|accuracy|hurts?|degrad|lossy|质量|精度损失|掉点|掉精度|效果")
-_TEAM = re.compile(r"team of (\d+)|(\d+) of us|(\d+)\s*(?:名|位)?\s*(?:同事|员工)")
+_TEAM = re.compile(r"team of (\d+)|(?<![\d.])(\d+) of us|(?<![\d.])(\d+)\s{0,4}(?:名|位)?\s{0,4}(?:同事|员工)")
 _TASKS = (
     ("code", re.compile(r"cod(?:e|ing)|program|编程|写代码|代码|coder")),
     ("reasoning", re.compile(r"math|数学|reasoning|逻辑")),
@@ -960,7 +1060,7 @@ def _mode(text: str) -> ModeWord | None:
     if re.search(r"(?<![a-z])qlora(?![a-z])", text):
         return "qlora"
     if re.search(r"(?<![a-z])lora(?![a-z])", text):
-        return "qlora" if re.search(r"4\s*-?\s*(?:bit|位|比特)|nf4|int4", text) else "lora"
+        return "qlora" if re.search(r"4\s{0,4}-?\s{0,4}(?:bit|位|比特)|nf4|int4", text) else "lora"
     if re.search(r"full(?:y)?[\s-]*(?:fine[\s-]*tun|finetun|param|train)|全参|全量", text):
         return "full_finetune"
     if re.search(r"fine[\s-]*tun|finetun|微调|训练|(?<![a-z])train(?:ing)?(?![a-z])|(?<![a-z])sft(?![a-z])", text):
@@ -977,7 +1077,7 @@ _CONCEPT = re.compile(
     r"as some say|(?<![a-z])supports?(?![a-z])|how many layers|kv heads|fact sheet|good rule|because|always|"
     r"is there an?(?![a-z])|how many parameters|do i get|unified memory|double the speed|"
     r"什么是|是什么|啥是|什么意思|啥意思|为什么|为啥|为何|区别|原理|解释|介绍一下|怎么理解|是啥|公式|对吗|对不对|是不是|"
-    r"真的吗|是真的|怎么算|如何计算|怎么计算|有什么影响|影响|支持|多少层|几层|kv\s*头|参数表|漏了什么|分别|因为|"
+    r"真的吗|是真的|怎么算|如何计算|怎么计算|有什么影响|影响|支持|多少层|几层|kv\s{0,4}头|参数表|漏了什么|分别|因为|"
     r"总是|一定|指数|有没有|统一内存|能用多少|还有哪些|除了|选哪个|估算|常数|constant|approximat"
 )
 _RECOMMEND = re.compile(
