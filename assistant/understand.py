@@ -726,6 +726,7 @@ def _gpus(parsed: Parsed) -> None:
                     _as_written(parsed, (start, end)), gb, hit.bandwidth_gb_s, catalog_id=hit.id
                 )
                 parsed.vram_gb = gb
+                parsed.bandwidth_gb_s = parsed.bandwidth_gb_s or hit.bandwidth_gb_s
                 i += length
                 continue
             hit = sized or hit
