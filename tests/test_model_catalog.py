@@ -13,8 +13,8 @@ from agent_tools.estimate import catalog_architecture
 
 PENDING_FILE = Path(__file__).resolve().parents[1] / "evals" / "data" / "hub_pending_models.yaml"
 
-# The catalog must keep at least this many models (issue 11 asks for 150; see the models.yaml commit history).
-MIN_CATALOG_MODELS = 90
+# Issue 11 asks for at least 150 catalogued models.
+MIN_CATALOG_MODELS = 150
 # A published count is exact when it is not a round number of millions (safetensors totals, paper tables).
 EXACT_TOLERANCE = 0.005
 # Rounded card figures ("7B", "30.5B") only catch a wrong shape: Qwen2.5-32B's card says 32.5B for 32.76B.
