@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from agent_tools.errors import VramwiseError, unknown_name
+from agent_tools.errors import unknown_name
 from agent_tools.schemas import (
     FormatEntry,
     FormatsFile,
@@ -19,6 +19,7 @@ from agent_tools.schemas import (
     KvFormatEntry,
     ModelEntry,
     QualityEntry,
+    RuntimeProfile,
 )
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -124,7 +125,10 @@ def resolve_kv_format(name: str) -> tuple[str, KvFormatEntry]:
     hit = _kv_index().get(normalize(name))
     if hit is None:
         raise unknown_name(
-            "KV-cache precision", name, list(formats_file().kv_cache_formats), "accepted: fp16, bf16, fp8, q8_0, q4_0"
+            "KV-cache precision",
+            name,
+            list(formats_file().kv_cache_formats),
+            f"accepted: {', '.join(formats_file().kv_cache_formats)}",
         )
     return hit
 
@@ -214,47 +218,6 @@ def resolve_gpu(name: str) -> GpuEntry:
 # ------------------------------------------------------------------------------------------ runtimes
 
 
-class RuntimeProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str
-    name: str
-    context_bytes: int = Field(ge=0, description="CUDA/Metal context and library workspaces outside the allocator")
-    fit_margin_bytes: int = Field(ge=0, description="memory the runtime leaves free when it decides what fits")
-    decode_efficiency: float = Field(gt=0, le=1)
-    prefill_efficiency: float = Field(gt=0, le=1)
-    format_decode_efficiency: dict[str, float] = Field(
-        default_factory=dict, description="decode efficiency of specific weight formats (their kernels)"
-    )
-    moe_expert_overhead_us: float = Field(
-        default=0.0, ge=0, description="per expert per MoE layer per decode step (runtimes that loop over experts)"
-    )
-    multi_gpu_layer_sync_us: float = Field(
-        default=0.0, ge=0, description="per layer per decode step when layers are split across GPUs"
-    )
-    kv_traffic_factor: float = Field(
-        default=1.0, ge=1, description="KV bytes moved per decode step / KV bytes (3 when the cache is re-concatenated)"
-    )
-    decode_attention_ns_per_layer_token: float = Field(
-        default=0.0, ge=0, description="attention kernel time per layer per cached token beyond the bytes it reads"
-    )
-    attention_cost_only_without_flash: bool = Field(
-        default=False, description="the attention term was measured without flash attention and applies only then"
-    )
-    decode_layer_overhead_us: float = Field(
-        default=0.0, ge=0, description="fixed time per layer per decode step (kernel launches, Python dispatch)"
-    )
-    gpu_memory_utilization: float | None = None
-    max_num_batched_tokens: int | None = None
-    cuda_graph_bytes: int = 0
-    n_ubatch: int | None = None
-    flash_attention: bool = True
-    allocator_reserve_fraction: float = Field(
-        default=0.0, ge=0, lt=1, description="share of memory lost to allocator fragmentation when judging fit"
-    )
-    sources: dict[str, str]
-
-
 @cache
 def runtimes() -> dict[str, RuntimeProfile]:
     data = _load("runtimes.yaml")
@@ -262,31 +225,34 @@ def runtimes() -> dict[str, RuntimeProfile]:
     return {r.id: r for r in rows}
 
 
-_RUNTIME_ALIASES = {
-    "hf": "transformers",
-    "huggingface": "transformers",
-    "pytorch": "transformers",
-    "llamacpp": "llama.cpp",
-    "llama.cpp": "llama.cpp",
-    "gguf": "llama.cpp",
-    "ollama": "llama.cpp",
-    "lmstudio": "llama.cpp",
-    "vllm": "vllm",
-    "sglang": "vllm",
-    "generic": "generic",
-    "transformers": "transformers",
-}
+@cache
+def _runtime_index() -> dict[str, RuntimeProfile]:
+    index: dict[str, RuntimeProfile] = {}
+    for profile in runtimes().values():
+        for key in (profile.id, *profile.aliases):
+            index.setdefault(normalize(key), profile)
+    return index
 
 
 def resolve_runtime(name: str) -> RuntimeProfile:
-    key = _RUNTIME_ALIASES.get(normalize(name).replace("llamacpp", "llamacpp"))
-    key = key or _RUNTIME_ALIASES.get(name.strip().lower())
-    if key is None or key not in runtimes():
-        raise unknown_name("runtime", name, list(runtimes()), "accepted: generic, transformers, vllm, llama.cpp")
-    return runtimes()[key]
+    hit = _runtime_index().get(normalize(name))
+    if hit is None:
+        raise unknown_name(
+            "runtime",
+            name,
+            list(runtimes()),
+            f"accepted: {', '.join(runtimes())}",
+        )
+    return hit
 
 
 # ------------------------------------------------------------------------------------------- quality
+
+
+@cache
+def defaults() -> dict[str, Any]:
+    """Domain defaults and tables (data/defaults.yaml), each with its source."""
+    return dict(_load("defaults.yaml"))
 
 
 @cache
@@ -296,8 +262,3 @@ def quality_index() -> dict[str, QualityEntry]:
         return {}
     rows = _validate(QualityEntry, _load("quality.yaml")["quality"], "quality.yaml")
     return {r.model: r for r in rows}
-
-
-def positive(name: str, value: float | int | None) -> None:
-    if value is not None and not value > 0:
-        raise VramwiseError(f"{name} must be greater than 0 (got {value!r})", value=value, accepted=["> 0"])

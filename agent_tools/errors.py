@@ -65,3 +65,23 @@ def unknown_name(
         message += f"; did you mean {', '.join(repr(s) for s in suggestions)}?"
     message += f" ({list_hint})"
     return UnknownNameError(message, value=value, accepted=pool, suggestions=suggestions)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]} ({len(text)} chars)"
+
+
+def describe_validation_error(error: Any, label: Callable[[str], str] = str) -> str:
+    """One line for a pydantic ValidationError, naming each bad field in the caller's own terms.
+
+    `label` turns a field name into what the user typed: `vram_gb` over MCP, `--vram-gb` on the command line.
+    """
+    parts = []
+    for item in error.errors(include_url=False):
+        loc = [str(part) for part in item["loc"]]
+        where = label(loc[0]) + "".join(f"[{p}]" for p in loc[1:]) if loc else ""
+        message = item["msg"].removeprefix("Value error, ")
+        given = "" if item["type"] in ("missing", "value_error") else f" (got {_short(item.get('input'))})"
+        parts.append(f"{where}: {message}{given}" if where else message)
+    return "; ".join(parts)

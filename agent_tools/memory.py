@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent_tools.architecture import Architecture
-from agent_tools.catalog import RuntimeProfile
-from agent_tools.schemas import KvFormatEntry
+from agent_tools.schemas import KvFormatEntry, RuntimeProfile
 
 BF16 = 2
 FP32 = 4

@@ -169,3 +169,45 @@ class FormatQualityFile(_Row):
     formats: list[FormatQuality]
     kv_cache: list[FormatQuality] = Field(default_factory=list, description="KV-cache precisions, same levels")
     findings: list[Finding]
+
+
+class RuntimeProfile(_Row):
+    """One runtime's memory and speed constants (data/runtimes.yaml); its behaviour is agent_tools/runtimes/<id>."""
+
+    id: str
+    name: str
+    aliases: list[str] = Field(default_factory=list, description="what people type: ollama, hf, sglang, ...")
+    context_bytes: int = Field(ge=0, description="CUDA/Metal context and library workspaces outside the allocator")
+    fit_margin_bytes: int = Field(ge=0, description="memory the runtime leaves free when it decides what fits")
+    decode_efficiency: float = Field(gt=0, le=1)
+    prefill_efficiency: float = Field(gt=0, le=1)
+    format_decode_efficiency: dict[str, float] = Field(
+        default_factory=dict, description="decode efficiency of specific weight formats (their kernels)"
+    )
+    moe_expert_overhead_us: float = Field(
+        default=0.0, ge=0, description="per expert per MoE layer per decode step (runtimes that loop over experts)"
+    )
+    multi_gpu_layer_sync_us: float = Field(
+        default=0.0, ge=0, description="per layer per decode step when layers are split across GPUs"
+    )
+    kv_traffic_factor: float = Field(
+        default=1.0, ge=1, description="KV bytes moved per decode step / KV bytes (3 when the cache is re-concatenated)"
+    )
+    decode_attention_ns_per_layer_token: float = Field(
+        default=0.0, ge=0, description="attention kernel time per layer per cached token beyond the bytes it reads"
+    )
+    attention_cost_only_without_flash: bool = Field(
+        default=False, description="the attention term was measured without flash attention and applies only then"
+    )
+    decode_layer_overhead_us: float = Field(
+        default=0.0, ge=0, description="fixed time per layer per decode step (kernel launches, Python dispatch)"
+    )
+    gpu_memory_utilization: float | None = None
+    max_num_batched_tokens: int | None = None
+    cuda_graph_bytes: int = 0
+    n_ubatch: int | None = None
+    flash_attention: bool = True
+    allocator_reserve_fraction: float = Field(
+        default=0.0, ge=0, lt=1, description="share of memory lost to allocator fragmentation when judging fit"
+    )
+    sources: dict[str, str]

@@ -18,14 +18,13 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import ConfigDict, ValidationError, create_model
 
-from agent_tools.advice import CompareRequest, RecommendRequest, compare_precision, recommend_model
-from agent_tools.errors import VramwiseError
-from agent_tools.estimate import EstimateRequest, estimate_memory
+from agent_tools.errors import VramwiseError, describe_validation_error
+from vramwise.tools import TOOLS, ToolSpec
 
 MODEL_ENV = "VRAMWISE_CHAT_MODEL"
 BASE_URL_ENV = "VRAMWISE_CHAT_BASE_URL"
@@ -33,10 +32,6 @@ API_KEY_ENV = "VRAMWISE_CHAT_API_KEY"
 PROVIDER_ENV = "VRAMWISE_CHAT_PROVIDER"
 MCP_URL_ENV = "VRAMWISE_MCP_URL"
 SERVER_SCRIPT = Path(__file__).resolve().parent.parent / "server.py"
-
-# Request fields that are not for a model to fill: a parsed local GGUF header (the CLI reads files) and an old
-# transformers quirk used only by calibration. The MCP server leaves the same two out.
-ESTIMATE_INTERNAL_FIELDS = frozenset({"gguf", "full_prompt_logits"})
 
 SYSTEM_PROMPT = """\
 You are vramwise, a help desk for GPU-memory questions about open LLMs (will it fit, how much memory, which model
@@ -64,103 +59,49 @@ Rules:
 # --------------------------------------------------------------------------------------------- in-process
 
 
-def _args_schema(name: str, request: type[BaseModel], exclude: frozenset[str] = frozenset()) -> type[BaseModel]:
-    """The request model's fields (minus `exclude`) as a flat argument schema; the request validates on call."""
-    fields: dict[str, Any] = {k: (f.annotation, f) for k, f in request.model_fields.items() if k not in exclude}
-    return create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=request.__doc__, **fields)
+def _args_schema(spec: ToolSpec) -> dict[str, Any]:
+    """The request model's fields (minus the hidden ones) as a flat JSON schema; the request validates on call."""
+    fields: dict[str, Any] = {
+        k: (f.annotation, f) for k, f in spec.request_model.model_fields.items() if k not in spec.hidden_fields
+    }
+    model = create_model(
+        f"{spec.name}_args", __config__=ConfigDict(extra="forbid"), __doc__=spec.request_model.__doc__, **fields
+    )
+    return model.model_json_schema()
 
 
-def _as_json_tool(fn: Callable[[Any], BaseModel], request: type[BaseModel]) -> Callable[..., str]:
+def _as_json_tool(spec: ToolSpec) -> Callable[..., str]:
     def run(**kwargs: Any) -> str:
         try:
-            return fn(request(**kwargs)).model_dump_json()
+            return spec.run(kwargs).model_dump_json()
         except VramwiseError as e:
             raise ToolException(str(e)) from e
         except ValidationError as e:
-            raise ToolException(_validation_message(e)) from e
+            raise ToolException(describe_validation_error(e)) from e
+        except ValueError as e:
+            raise ToolException(str(e)) from e
 
     return run
 
 
-def _validation_message(error: ValidationError) -> str:
-    parts = []
-    for err in error.errors():
-        loc = ".".join(str(x) for x in err["loc"])
-        parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
-    return "; ".join(parts)
-
-
-class SearchKnowledgeArgs(BaseModel):
-    """Search the vramwise knowledge base (bilingual notes on LLM memory, precision, GPUs)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    query: Annotated[str, Field(min_length=1, description="a question or keywords, English or Chinese")]
-    k: Annotated[int, Field(ge=1, le=20, description="passages to return")] = 4
-    lang: Annotated[Literal["en", "zh"] | None, Field(description="prefer this language; None: detect")] = None
-
-
-def _search_knowledge(query: str, k: int = 4, lang: str | None = None) -> str:
-    from knowledge.search import search_knowledge  # loads the embedding model on first use
-
-    try:
-        return search_knowledge(query, k=k, lang=lang).model_dump_json()
-    except ValueError as e:
-        raise ToolException(str(e)) from e
-
-
-TOOL_DESCRIPTIONS = {
-    "estimate_memory": (
-        "Size one LLM: exact bytes for weights, KV cache, activations and runtime overhead (plus training states for "
-        "full_finetune / lora / qlora), whether it fits `gpu` x `num_gpus`, the largest context and batch that fit, "
-        "and decode tokens/s. Give exactly one of model (name or HF id), config or params_b. *_bytes are bytes; "
-        "total_gb = bytes / 10^9, total_gib = bytes / 2^30. `sources` lists the notes to cite (note:<id>)."
-    ),
-    "recommend_model": (
-        "Which models fit this hardware: give gpu (name, e.g. 'RTX 4090', 'M3 Max 64GB') or vram_gb, with task, "
-        "context_length and concurrent_users; returns ranked (model, precision) picks with memory, headroom, speed, "
-        "published benchmark score and the reason, plus notable models that do not fit."
-    ),
-    "compare_precision": (
-        "One model across precisions (bf16, fp8, q8_0, q4_k_m, awq_int4, ...): memory, fit, speed and the published "
-        "quality cost of each, plus other models that take the same memory and published findings "
-        "(e.g. a bigger model at 4 bits vs a smaller one at 16 bits)."
-    ),
-    "search_knowledge": (
-        "Passages from the vramwise knowledge base (English and Chinese notes: KV cache, GB vs GiB, quantization "
-        "quality, MoE, multi-GPU, training memory) with note_id, heading and source, for explanations to quote."
-    ),
-}
-
-
 def vramwise_tools(*, include_search: bool = True) -> list[BaseTool]:
-    """The typed tools as LangChain StructuredTools, run in this process; each returns the result model's JSON.
-
-    Bad input comes back to the model as an error ToolMessage naming the value and the accepted ones.
+    """The registry's tools (vramwise.tools.TOOLS) as LangChain StructuredTools, run in this process; each returns
+    the result model's JSON. Bad input comes back to the model as an error ToolMessage naming the value and the
+    accepted ones.
     """
-    specs: list[tuple[str, Callable[..., str], type[BaseModel]]] = [
-        (
-            "estimate_memory",
-            _as_json_tool(estimate_memory, EstimateRequest),
-            _args_schema("EstimateMemoryArgs", EstimateRequest, ESTIMATE_INTERNAL_FIELDS),
-        ),
-        ("recommend_model", _as_json_tool(recommend_model, RecommendRequest), RecommendRequest),
-        ("compare_precision", _as_json_tool(compare_precision, CompareRequest), CompareRequest),
-    ]
-    if include_search:
-        specs.append(("search_knowledge", _search_knowledge, SearchKnowledgeArgs))
     # The schema goes in as JSON Schema, not as the pydantic class: LangGraph's ToolNode injects its ToolRuntime
     # into any pydantic-declared parameter named `runtime`, which would clobber estimate_memory's `runtime`
     # ("vllm", "llama.cpp"). The request models still validate every call inside the tool.
     return [
         StructuredTool.from_function(
-            func=func,
-            name=name,
-            description=TOOL_DESCRIPTIONS[name],
-            args_schema=schema.model_json_schema(),
+            func=_as_json_tool(spec),
+            name=spec.name,
+            description=spec.description,
+            args_schema=_args_schema(spec),
             handle_tool_error=True,
         )
-        for name, func, schema in specs
+        for spec in TOOLS
+        if include_search or spec.name != "search_knowledge"
     ]
 
 

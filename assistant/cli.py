@@ -1,4 +1,4 @@
-"""`vramwise ask` and `vramwise chat`: the offline help desk on the command line (registered by agent_tools.cli)."""
+"""`vramwise ask` and `vramwise chat`: the offline help desk on the command line (registered by vramwise.cli)."""
 
 from __future__ import annotations
 

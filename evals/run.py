@@ -213,14 +213,19 @@ def summarize(kind: str, result: Any) -> Any:
 # ----------------------------------------------------------------------------------------- tool checks
 
 
+TOOL_FOR_KIND = {
+    "calculation": "estimate_memory",
+    "recommendation": "recommend_model",
+    "comparison": "compare_precision",
+}
+
+
 def tool_function(kind: str) -> Callable[..., Any]:
-    if kind == "calculation":
-        from agent_tools.estimate import estimate_memory
+    """The registry's tool for a case kind, called with the case's arguments."""
+    from vramwise.tools import tool
 
-        return estimate_memory
-    from agent_tools import advice
-
-    return advice.recommend_model if kind == "recommendation" else advice.compare_precision
+    spec = tool(TOOL_FOR_KIND[kind])
+    return lambda **arguments: spec.run(arguments)
 
 
 def judge_tool_result(case: Case, result: dict[str, Any] | None, error: BaseException | None) -> list[ev.Check]:
@@ -389,8 +394,9 @@ def rerun_tool(tool: str, args: dict[str, Any]) -> dict[str, Any]:
         from knowledge.search import search_knowledge
 
         return _jsonable(search_knowledge(**args))
-    kind = {"estimate_memory": "calculation", "recommend_model": "recommendation", "compare_precision": "comparison"}
-    return _jsonable(tool_function(kind[tool])(**args))
+    from vramwise.tools import tool as registered
+
+    return _jsonable(registered(tool).run(args))
 
 
 def check_figures(answer_text: str, figures: Sequence[Any], results: Sequence[dict[str, Any] | None]) -> ev.Check:

@@ -61,7 +61,7 @@ def build_app(
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Mount, Route
 
-    import server
+    from vramwise import server
 
     mcp_app = server.http_app(
         server.build_server(), host=host, token=token, stateless=stateless, allowed_hosts=allowed_hosts

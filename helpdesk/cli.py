@@ -9,7 +9,7 @@ from typing import Any
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import server
+    from vramwise import server
 
     token = os.environ.get(server.TOKEN_ENV, "").strip() or None
     if not server.is_loopback(args.host) and token is None:

@@ -9,4 +9,4 @@ PY=${PYTHON:-python3}
 FIND_LINKS=$(.venv/bin/python -m pip config get global.find-links 2>/dev/null || true)
 args=(--python .venv/bin/python --compile-bytecode)
 if [ -n "$FIND_LINKS" ] && [ -d "$FIND_LINKS" ]; then args+=(--find-links "$FIND_LINKS"); fi
-.venv/bin/uv pip install "${args[@]}" -e ".[dev]"
+.venv/bin/uv pip install "${args[@]}" -e ".[all,dev]"

@@ -14,7 +14,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PY
 
 def vramwise(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent_tools.cli", *args],
+        [sys.executable, "-m", "vramwise.cli", *args],
         cwd=REPO,
         env=ENV,
         input=stdin,
@@ -89,7 +89,7 @@ def test_the_cli_module_imports_nothing_but_argparse():
 
 
 def test_the_commands_are_registered_with_the_vramwise_parser():
-    from agent_tools.cli import build_parser
+    from vramwise.cli import build_parser
 
     parser = build_parser()
     args = parser.parse_args(["ask", "what", "is", "GQA", "--json"])

@@ -14,7 +14,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent_tools.cli", *args], capture_output=True, text=True, env=ENV, timeout=120
+        [sys.executable, "-m", "vramwise.cli", *args], capture_output=True, text=True, env=ENV, timeout=120
     )
 
 
@@ -90,7 +90,7 @@ def test_listings() -> None:
 
 def test_estimate_path_imports_no_heavy_modules() -> None:
     code = (
-        "import sys, agent_tools.cli as c; c.main(['estimate','llama3.1 8b','--json']); "
+        "import sys, vramwise.cli as c; c.main(['estimate','llama3.1 8b','--json']); "
         "heavy = [m for m in ('torch','chromadb','sentence_transformers','transformers','mcp','langchain') "
         "if m in sys.modules]; print('HEAVY', heavy, file=sys.stderr)"
     )

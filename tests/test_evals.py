@@ -535,7 +535,7 @@ def test_register_adds_an_eval_subcommand_with_func():
 
 
 def test_vramwise_eval_runs_through_the_main_cli(tmp_path, capsys):
-    from agent_tools.cli import main as vramwise_main
+    from vramwise.cli import main as vramwise_main
 
     report_path = tmp_path / "r.json"
     assert vramwise_main(["eval", "--kind", "comparison", "--json", str(report_path)]) == 0

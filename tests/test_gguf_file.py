@@ -78,7 +78,7 @@ def test_estimate_uses_the_files_exact_weights(tiny_gguf) -> None:
 
 
 def test_cli_reads_a_gguf_path(tiny_gguf) -> None:
-    from agent_tools.cli import main
+    from vramwise.cli import main
 
     assert main(["estimate", str(tiny_gguf), "--json", "--runtime", "llama.cpp"]) == 0
 

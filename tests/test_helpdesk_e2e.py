@@ -30,7 +30,7 @@ def helpdesk() -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "VRAMWISE_CHAT_MODEL": "", "VRAMWISE_CHAT_BASE_URL": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent_tools.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "vramwise.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -50,6 +50,8 @@ def helpdesk() -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+    if proc.stderr:
+        proc.stderr.close()
 
 
 def test_api_answers_with_numbers_and_rejects_bad_requests(helpdesk: str) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from mcp import Client, MCPError
 
-import server
 from agent_tools.estimate import EstimateRequest
+from vramwise import server
 
 REPO = Path(__file__).resolve().parent.parent
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
@@ -168,7 +168,9 @@ async def test_a_megabyte_of_garbage_gets_a_short_error(mcp_server):
 @pytest.mark.anyio
 async def test_search_rejects_bad_arguments_before_loading_anything(mcp_server):
     result = await _call(mcp_server, "search_knowledge", {"query": "kv cache", "k": 0})
-    assert result.is_error and "k must be an integer from 1 to 20 (got 0)" in result.content[0].text
+    assert result.is_error and result.content[0].text == (
+        "invalid arguments: k: Input should be greater than or equal to 1 (got 0)"
+    )
     result = await _call(mcp_server, "search_knowledge", {"query": "kv cache", "lang": "fr"})
     assert result.is_error and "'fr'" in result.content[0].text
 
@@ -295,7 +297,7 @@ def test_serving_calculator_calls_and_notes_never_imports_the_knowledge_stack():
     code = f"""
 import asyncio, sys
 from mcp import Client
-import server
+from vramwise import server
 
 async def main():
     async with Client(server.build_server()) as client:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from conftest import free_port
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
@@ -41,16 +41,10 @@ def _server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def running_http_server(tmp_path: Path, *args: str, **env: str) -> Iterator[str]:
     """`python server.py --http --port <free> ARGS` until the block ends; yields the base URL once healthy."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / f"server-{port}.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "server.py", "--http", "--port", str(port), *args],

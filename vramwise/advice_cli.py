@@ -8,7 +8,7 @@ from typing import Any
 
 
 def _tokens(text: str) -> int:
-    from agent_tools.cli import _tokens as parse
+    from vramwise.cli import _tokens as parse
 
     return parse(text)
 
@@ -38,7 +38,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
         return 0
-    from agent_tools.render import render_recommendation
+    from vramwise.render import render_recommendation
 
     render_recommendation(result)
     return 0
@@ -65,14 +65,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
         return 0
-    from agent_tools.render import render_comparison
+    from vramwise.render import render_comparison
 
     render_comparison(result)
     return 0
 
 
 def register(sub: Any) -> None:
-    from agent_tools.cli import _positive_float, _positive_int
+    from vramwise.cli import _positive_float, _positive_int
 
     p = sub.add_parser("recommend", help="which models fit this hardware, ranked by published quality")
     p.add_argument("--gpu", "-g", help="GPU name, e.g. 'RTX 4090', 'M3 Max 64GB'")

@@ -7,11 +7,11 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
-from agent_tools.errors import VramwiseError
+from agent_tools.errors import VramwiseError, describe_validation_error
 from agent_tools.units import parse_tokens
 
 Handler = Callable[[argparse.Namespace], int]
@@ -128,7 +128,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(result)
     else:
-        from agent_tools.render import render_estimate
+        from vramwise.render import render_estimate
 
         render_estimate(result)
     return 0
@@ -141,7 +141,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json([r.model_dump() for r in rows])
         return 0
-    from agent_tools.render import render_models
+    from vramwise.render import render_models
 
     render_models(rows)
     return 0
@@ -154,7 +154,7 @@ def cmd_gpus(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json([r.model_dump() for r in rows])
         return 0
-    from agent_tools.render import render_gpus
+    from vramwise.render import render_gpus
 
     render_gpus(rows)
     return 0
@@ -167,7 +167,7 @@ def cmd_formats(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json([r.model_dump() for r in rows])
         return 0
-    from agent_tools.render import render_formats
+    from vramwise.render import render_formats
 
     render_formats(rows)
     return 0
@@ -179,12 +179,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(["--json"] if args.json else [])
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line naming the bad flag and where to read more, not a 15-line usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (run `{self.prog} -h` for the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vramwise",
         description="Exact GPU memory, fit and speed for open LLMs (GB = 10^9 bytes, GiB = 2^30 bytes).",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("estimate", help="memory breakdown, fit and speed of one model")
     p.add_argument("model", nargs="?", help="catalog name / alias / HF id, or a local .gguf file")
@@ -227,25 +234,62 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extension_registrars() -> list[Callable[[Any], None]]:
-    """Subcommands owned by other packages (advice, knowledge, assistant); each registers itself cheaply."""
-    out = []
-    for module in ("agent_tools.advice_cli", "knowledge.cli", "evals.cli", "assistant.cli", "helpdesk.cli"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ModuleNotFoundError as e:
-            if e.name != module and not module.startswith(str(e.name)):
-                raise
-            continue
-        out.append(mod.register)
+    """Subcommands owned by other packages; each registers itself cheaply. The knowledge base, the assistant and
+    the help desk are optional parts of an install: a package that is not there adds no commands."""
+    from vramwise import advice_cli
+
+    out: list[Callable[[Any], None]] = [advice_cli.register, _register_mcp]
+    try:
+        from knowledge import cli as knowledge_cli
+
+        out.append(knowledge_cli.register)
+    except ImportError:
+        pass
+    try:
+        from evals import cli as evals_cli
+
+        out.append(evals_cli.register)
+    except ImportError:
+        pass
+    try:
+        from assistant import cli as assistant_cli
+
+        out.append(assistant_cli.register)
+    except ImportError:
+        pass
+    try:
+        from helpdesk import cli as helpdesk_cli
+
+        out.append(helpdesk_cli.register)
+    except ImportError:
+        pass
     return out
 
 
-def _format_validation(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "request"
-        parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r})" if loc != "request" else err["msg"])
-    return "; ".join(parts)
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from vramwise.server import main as serve
+
+    return serve(args.server_args)
+
+
+def _register_mcp(sub: Any) -> None:
+    p = sub.add_parser(
+        "mcp", help="the MCP server (stdio; --http for streamable HTTP): what IDEs launch", add_help=False
+    )
+    p.add_argument("server_args", nargs=argparse.REMAINDER, help="arguments of vramwise-mcp (see vramwise mcp -h)")
+    p.set_defaults(func=cmd_mcp)
+
+
+def _flags(parser: argparse.ArgumentParser, command: str | None) -> Callable[[str], str]:
+    """Request field -> the flag the user typed for it on this subcommand (vram_gb -> --vram-gb, context_length ->
+    --context), so errors speak the command line's terms."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            for sub_action in action.choices[command]._actions:
+                longest = max(sub_action.option_strings, key=len, default=sub_action.dest.upper())
+                names.setdefault(sub_action.dest, longest)
+    return lambda field: names.get(field, "--" + field.replace("_", "-"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -260,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ValidationError as e:
-        print(f"error: {_format_validation(e)}", file=sys.stderr)
+        print(f"error: {describe_validation_error(e, _flags(parser, args.command))}", file=sys.stderr)
         return 2
     except (CliError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,0 +1,194 @@
+"""The edge of the core: turns the names in a request into typed objects, once, before any arithmetic.
+
+This is the only module that looks names up in the catalogs (models, GPUs, formats, KV formats, runtimes).
+Everything after it (plan, runtimes, fit, speed) works on the objects it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from agent_tools import catalog
+from agent_tools.architecture import Architecture, parse_config, text_config
+from agent_tools.runtimes import Runtime, behaviour
+from agent_tools.schemas import FormatEntry, GpuEntry, KvFormatEntry, ModelEntry
+from agent_tools.units import GiB
+from agent_tools.weights import WeightBreakdown, weight_breakdown
+
+if TYPE_CHECKING:
+    from agent_tools.estimate import EstimateRequest
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The model being sized: its architecture and where it came from."""
+
+    id: str
+    name: str
+    arch: Architecture
+    published: int | None
+    source: str | None
+    max_context: int | None
+    assumptions: tuple[str, ...] = ()
+    exact_weights: WeightBreakdown | None = None
+    exact_params: int | None = None
+    file_format: str | None = None
+    from_catalog: bool = False
+
+
+@dataclass(frozen=True)
+class Device:
+    """The memory the model must fit in: a catalog GPU, or a size (and bandwidth) the user gave."""
+
+    name: str
+    memory_bytes: int | None  # what the GPU may address, per GPU (unified memory: its GPU share)
+    bandwidth_gb_s: float | None
+    fp16_tflops: float | None
+    entry: GpuEntry | None = None
+
+    @property
+    def unified_memory(self) -> bool:
+        return self.entry is not None and self.entry.memory_basis == "unified_ram"
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+def model_entry(name: str) -> ModelEntry:
+    return catalog.resolve_model(name)
+
+
+@cache
+def catalog_architecture(model_id: str) -> Architecture:
+    """Parsed architecture of a catalog model (parsed once per process)."""
+    return parse_config(catalog.resolve_model(model_id).config)
+
+
+@cache
+def _catalog_weights(model_id: str, format_id: str) -> WeightBreakdown:
+    return weight_breakdown(catalog_architecture(model_id), catalog.resolve_format(format_id), catalog.formats_file())
+
+
+def weights(subject: Subject, fmt: FormatEntry) -> WeightBreakdown:
+    if subject.exact_weights is not None:
+        return subject.exact_weights
+    if subject.from_catalog:
+        return _catalog_weights(subject.id, fmt.id)
+    return weight_breakdown(subject.arch, fmt, catalog.formats_file())
+
+
+def subject(req: EstimateRequest) -> Subject:
+    if req.model is not None:
+        entry = catalog.resolve_model(req.model)
+        arch = catalog_architecture(entry.id)
+        published = entry.params_published.total if entry.params_published else None
+        return Subject(
+            entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings, from_catalog=True
+        )
+    if req.config is not None:
+        arch = parse_config(req.config)
+        name = str(req.config.get("_name_or_path") or req.config.get("model_type") or "custom config")
+        return Subject(name, name, arch, None, "config.json (given)", arch.max_position_embeddings, arch.notes)
+    if req.gguf is not None:
+        info = req.gguf
+        arch = parse_config(info.config)
+        t = info.tensors
+        exact = WeightBreakdown(
+            t.total_bytes, dict(t.bytes_by_type), t.token_embd_bytes, t.output_bytes, t.expert_bytes
+        )
+        note = f"weights: exact tensor sizes read from {info.path} ({t.tensor_count} tensors)"
+        return Subject(
+            info.name, info.name, arch, t.params, info.path, arch.max_position_embeddings, (note,), exact, t.params,
+            info.file_type,
+        )
+    assert req.params_b is not None
+    return params_only_subject(req.params_b)
+
+
+@cache
+def _dense_shapes() -> tuple[tuple[ModelEntry, Architecture], ...]:
+    out = []
+    for entry in catalog.list_models():
+        arch = catalog_architecture(entry.id)
+        if not entry.legacy and not arch.is_moe and not arch.is_mla:
+            out.append((entry, arch))
+    return tuple(out)
+
+
+def params_only_subject(params_b: float) -> Subject:
+    """No config: borrow the shape of the nearest dense catalog model and scale its layer count."""
+    target = params_b * 1e9
+    entry, arch = min(_dense_shapes(), key=lambda pair: abs(pair[1].params_total - target) / target)
+    embed = arch.vocab_size * arch.hidden_size * (1 if arch.tied_embeddings else 2)
+    per_layer = (arch.params_total - embed) / arch.num_layers
+    layers = max(1, round((target - embed) / per_layer)) if target > embed else 1
+    cfg: dict[str, Any] = dict(text_config(entry.config))
+    cfg["num_hidden_layers"] = layers
+    cfg.pop("layer_types", None)
+    scaled = parse_config(cfg)
+    note = (
+        f"only a parameter count was given: shape (hidden {arch.hidden_size}, {arch.num_kv_heads} KV heads x "
+        f"{arch.head_dim}) borrowed from {entry.id}, layers scaled to {layers} to reach {params_b:g}B; "
+        "KV cache is approximate — pass model= or config= for exact figures"
+    )
+    return Subject(f"{params_b:g}B", f"{params_b:g}B model", scaled, int(target), None, None, (note,))
+
+
+# ------------------------------------------------------------------------------------------ formats, runtime
+
+
+def precision(name: str) -> FormatEntry:
+    return catalog.resolve_format(name)
+
+
+def known_precisions() -> set[str]:
+    return {f.id for f in catalog.list_formats()}
+
+
+def float_precisions() -> list[str]:
+    """The unquantized weight formats (what full fine-tuning trains in)."""
+    return sorted(f.id for f in catalog.list_formats() if f.kind == "float")
+
+
+def kv_format(name: str) -> tuple[str, KvFormatEntry]:
+    return catalog.resolve_kv_format(name)
+
+
+def runtime(name: str) -> Runtime:
+    return behaviour(catalog.resolve_runtime(name))
+
+
+# ---------------------------------------------------------------------------------------------- devices
+
+
+def gpu_entry(name: str) -> GpuEntry:
+    return catalog.resolve_gpu(name)
+
+
+def unified_memory_default() -> tuple[float, str]:
+    """GPU share of unified memory assumed where no working set was measured, and why."""
+    row = catalog.defaults()["unified_memory_gpu_share"]
+    return float(row["value"]), str(row["note"])
+
+
+def device(req: EstimateRequest, assumptions: list[str]) -> Device | None:
+    """The GPU (or memory size) the request names, or None when it names none."""
+    entry = None
+    memory_bytes = None
+    if req.gpu is not None:
+        entry = catalog.resolve_gpu(req.gpu)
+        fraction = entry.gpu_usable_fraction
+        if fraction is None and entry.memory_basis == "unified_ram":
+            fraction, why = unified_memory_default()
+            assumptions.append(f"{entry.name}: no measured GPU share of unified memory; assumed {why}")
+        memory_bytes = int(entry.memory_bytes * (fraction or 1.0))
+    if req.vram_gb is not None:
+        memory_bytes = int(req.vram_gb * GiB)
+    if entry is None and memory_bytes is None and req.bandwidth_gb_s is None:
+        return None
+    name = entry.name if entry else f"{req.vram_gb:g} GiB GPU" if req.vram_gb is not None else "device"
+    bandwidth = entry.bandwidth_gb_s if entry else req.bandwidth_gb_s
+    tflops = entry.fp16_tflops if entry else None
+    return Device(name, memory_bytes, bandwidth, tflops, entry)
