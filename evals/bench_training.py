@@ -1,10 +1,11 @@
-"""Training-memory benchmark: memory.training_peak against measured peaks, per source and group (full, LoRA,
+"""Training-memory benchmark: training.training_peak against measured peaks, per source and group (full, LoRA,
 QLoRA), rows inside a fitted constant's training split (in-sample) apart from rows left out of every fit.
 
 Each source is compared on its own measurement basis (evals/training_cases.py): PyTorch allocations for our H200
 runs, nvidia-smi for the published tables (context and allocator reserve from evals/data/training_calibration.json),
 the stated memory size for published fit limits. The H200 rows use no fitted constant at all: all held out.
-The estimator of today (estimate.py's training path) is shown beside them for the H200 rows.
+estimate_memory with its default options (mixed precision with the fp32 master in the optimizer) is shown beside
+them for the H200 rows.
 
     python -m evals.bench_training [--json] [--verbose]
 """
@@ -50,8 +51,8 @@ def predicted_on_basis(case: TrainingCase, calibration: dict[str, Any]) -> int:
     return allocated
 
 
-def todays_estimate(case: TrainingCase) -> int | None:
-    """estimate.py's training figure (PyTorch tensors: its CUDA-context overhead taken off) for an H200 row."""
+def default_estimate(case: TrainingCase) -> int | None:
+    """estimate_memory's figure with default options (PyTorch tensors: CUDA-context overhead taken off)."""
     mode = {"full": "full_finetune", "lora": "lora", "qlora": "qlora"}[case.group]
     try:
         req = EstimateRequest(
@@ -82,16 +83,16 @@ def run(verbose: bool = False) -> tuple[dict[str, Any], list[str]]:
     calibration = json.loads(CALIBRATION.read_text(encoding="utf-8"))
     held: dict[tuple[str, str], list[float]] = defaultdict(list)
     fitted: dict[tuple[str, str], list[float]] = defaultdict(list)
-    today: dict[tuple[str, str], list[float]] = defaultdict(list)
+    defaults: dict[tuple[str, str], list[float]] = defaultdict(list)
     lines = []
     for case in all_cases():
         predicted = predicted_on_basis(case, calibration)
         err = predicted / case.measured_bytes - 1
         key = (case.source, case.group)
         (fitted if in_sample(case) else held)[key].append(err)
-        old = todays_estimate(case) if case.source == "h200_measured" else None
+        old = default_estimate(case) if case.source == "h200_measured" else None
         if old is not None:
-            today[key].append(old / case.measured_bytes - 1)
+            defaults[key].append(old / case.measured_bytes - 1)
         if verbose:
             tag = "in-sample" if in_sample(case) else "held-out "
             lines.append(
@@ -103,7 +104,11 @@ def run(verbose: bool = False) -> tuple[dict[str, Any], list[str]]:
         f"{source}/{group}": {
             "held_out": _summary(held[(source, group)]),
             "in_sample": _summary(fitted[(source, group)]),
-            **({"estimate_today": _summary(today[(source, group)])} if today.get((source, group)) else {}),
+            **(
+                {"estimate_memory_defaults": _summary(defaults[(source, group)])}
+                if defaults.get((source, group))
+                else {}
+            ),
         }
         for source, group in keys
     }
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for line in lines:
             print(line)
-        print(f"{'source/group':44s} {'held-out':>22s} {'in-sample':>22s} {'estimate.py today':>22s}")
+        print(f"{'source/group':44s} {'held-out':>22s} {'in-sample':>22s} {'estimate_memory defaults':>22s}")
         for name, v in report["groups"].items():
 
             def cell(s: dict[str, Any]) -> str:
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(
                 f"{name:44s} {cell(v['held_out']):>22s} {cell(v['in_sample']):>22s} "
-                f"{cell(v.get('estimate_today', {'n': 0})):>22s}"
+                f"{cell(v.get('estimate_memory_defaults', {'n': 0})):>22s}"
             )
         for group, s in report["held_out_by_group"].items():
             print(

@@ -1,6 +1,6 @@
 """Fit the few training-memory constants that counting tensors cannot give, each on a named training split.
 
-Everything else in memory.training_peak is counted (weights, gradients, optimizer states, saved activations,
+Everything else in training.training_peak is counted (weights, gradients, optimizer states, saved activations,
 loss-path buffers); the H200 rows need no fitted constant. Fitted here, with the rows left out reported:
 
 1. nvidia_smi basis (published tables read from nvidia-smi or the allocator's reserve): measured = context +
@@ -24,7 +24,7 @@ import statistics
 import sys
 from collections.abc import Callable, Iterable
 
-from agent_tools import memory
+from agent_tools import training
 from evals.training_cases import (
     DATA,
     GiB,
@@ -90,7 +90,7 @@ def _fit_loss_backward(
     train: list[TrainingCase], test: list[TrainingCase], measured: Callable[[TrainingCase], int], forward: float
 ) -> tuple[float, float | None, float | None]:
     def errors(rows: list[TrainingCase], backward: float) -> list[float]:
-        path = memory.LossPath(forward, backward, "fit")
+        path = training.LossPath(forward, backward, "fit")
         return [predicted_allocated(c, loss_path=path).total_bytes / measured(c) - 1 for c in rows]
 
     best = min(_grid(6.0, 24.0, 0.1), key=lambda b: statistics.mean(abs(e) for e in errors(train, b)))
@@ -101,7 +101,7 @@ def fit_legacy_loss() -> dict:
     rows = [c for c in limit_cases() if c.kwargs.get("stack") == "hf_legacy"]
     train = [c for c in rows if c.model in LEGACY_TRAIN_MODELS]
     test = [c for c in rows if c.model not in LEGACY_TRAIN_MODELS]
-    forward = memory.LOSS_PATHS["hf_legacy"].forward
+    forward = training.LOSS_PATHS["hf_legacy"].forward
     best, train_mape, test_mape = _fit_loss_backward(train, test, lambda c: c.measured_bytes, forward)
     return {
         "backward_bytes_per_logit": best,
@@ -117,7 +117,7 @@ def check_hf_loss() -> dict:
     rows = h200_cases()
     train = [c for c in rows if c.model in H200_TRAIN_MODELS]
     test = [c for c in rows if c.model not in H200_TRAIN_MODELS]
-    counted = memory.LOSS_PATHS["hf"]
+    counted = training.LOSS_PATHS["hf"]
     best, train_mape, test_mape = _fit_loss_backward(train, test, lambda c: c.measured_bytes, counted.forward)
     test_counted = _mape(predicted_allocated(c).total_bytes / c.measured_bytes - 1 for c in test)
     return {

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_tools import catalog, memory
+from agent_tools import catalog, training
 from agent_tools.architecture import Architecture, parse_config
 from agent_tools.errors import VramwiseError
 from agent_tools.weights import weight_breakdown
@@ -36,7 +36,7 @@ class TrainingCase:
     group: str  # full | lora | qlora
     basis: str  # allocated | nvidia_smi | capacity
     measured_bytes: int
-    kwargs: dict[str, Any] = field(default_factory=dict)  # memory.training_peak keyword arguments
+    kwargs: dict[str, Any] = field(default_factory=dict)  # training.training_peak keyword arguments
     seq_len: int = 0
     batch: int = 1
     weight_format: str | None = None  # the frozen base's format (LoRA/QLoRA)
@@ -54,7 +54,7 @@ def architecture(model: str) -> Architecture:
     return parse_config(catalog.resolve_model(model).config)
 
 
-def predicted_allocated(case: TrainingCase, **overrides: Any) -> memory.TrainingPeak:
+def predicted_allocated(case: TrainingCase, **overrides: Any) -> training.TrainingPeak:
     """vramwise's peak PyTorch allocation for a case (overrides replace training_peak keyword arguments)."""
     arch = architecture(case.model)
     kwargs = dict(case.kwargs)
@@ -63,7 +63,7 @@ def predicted_allocated(case: TrainingCase, **overrides: Any) -> memory.Training
     if case.weight_format and mode != "full_finetune":
         fmt = catalog.resolve_format(case.weight_format)
         kwargs["base_weights_bytes"] = weight_breakdown(arch, fmt, catalog.formats_file()).total_bytes
-    return memory.training_peak(arch, mode, case.seq_len, case.batch, **kwargs)
+    return training.training_peak(arch, mode, case.seq_len, case.batch, **kwargs)
 
 
 def h200_cases() -> list[TrainingCase]:
@@ -131,7 +131,7 @@ def published_cases() -> list[TrainingCase]:
             weight_format = "gptq_int4"
             # finetune_qlora_single_gpu.sh: --fp16 with DeepSpeed ZeRO-2, no autocast: half-precision cross-entropy
             kwargs.update(
-                lora_rank=64, lora_targets=ALL_TARGETS, fp32_non_quantized=False, loss_path=memory.HALF_PRECISION_LOSS
+                lora_rank=64, lora_targets=ALL_TARGETS, fp32_non_quantized=False, loss_path=training.HALF_PRECISION_LOSS
             )
         elif "lora" in method:
             group = "lora"

@@ -104,7 +104,16 @@ def test_lora_adapter_params_are_rank_times_in_plus_out() -> None:
 def test_qlora_base_is_nf4() -> None:
     r = estimate_memory(model="llama3.1 8b", mode="qlora")
     assert r.precision.id == "bnb_nf4_dq"
-    assert r.breakdown.weights_bytes < 0.4 * 2 * 8_030_261_248
+    assert r.breakdown.weights_bytes < 0.4 * 2 * 8_030_261_248 + 2 * 2 * 128_256 * 4096  # see the next test
+
+
+def test_qlora_hf_keeps_embeddings_fp32_unsloth_bf16() -> None:
+    # PEFT's prepare_model_for_kbit_training casts what bitsandbytes did not quantize (embedding, output matrix,
+    # norms) to fp32; Unsloth keeps them bf16: 2 bytes more per element of the two 128,256 x 4,096 matrices.
+    hf = estimate_memory(model="llama3.1 8b", mode="qlora")
+    unsloth = estimate_memory(model="llama3.1 8b", mode="qlora", stack="unsloth")
+    norms = 32 * 2 * 4096 + 4096
+    assert hf.breakdown.weights_bytes - unsloth.breakdown.weights_bytes == 2 * (2 * 128_256 * 4096 + norms)
 
 
 def test_vllm_reports_kv_pool_and_concurrency() -> None:
@@ -249,19 +258,19 @@ def test_training_peak_matches_h200_measurements_per_group() -> None:
 def test_training_peak_hf_loss_path_is_twelve_bytes_per_logit_in_backward() -> None:
     # Qwen3-0.6B, LoRA, 8192 tokens: the loss backward holds log-softmax, its gradient and the logits gradient,
     # 3 x 4 bytes per token x vocabulary entry (151,936 entries).
-    from agent_tools import memory
+    from agent_tools import training
 
-    peak = memory.training_peak(_arch("Qwen/Qwen3-0.6B"), "lora", 8192, 1)
+    peak = training.training_peak(_arch("Qwen/Qwen3-0.6B"), "lora", 8192, 1)
     assert peak.phase == "loss_backward"
     assert peak.logits_bytes == 12 * 8192 * 151_936
 
 
 def test_training_peak_unsloth_never_materialises_logits_and_offloads_checkpoints() -> None:
-    from agent_tools import memory
+    from agent_tools import training
 
     arch = _arch("meta-llama/Llama-3.1-8B-Instruct")
-    hf = memory.training_peak(arch, "qlora", 16384, 1, base_weights_bytes=6 * 10**9)
-    unsloth = memory.training_peak(
+    hf = training.training_peak(arch, "qlora", 16384, 1, base_weights_bytes=6 * 10**9)
+    unsloth = training.training_peak(
         arch, "qlora", 16384, 1, base_weights_bytes=6 * 10**9, stack="unsloth", checkpointing="offload"
     )
     assert unsloth.logits_bytes == 0
@@ -270,50 +279,50 @@ def test_training_peak_unsloth_never_materialises_logits_and_offloads_checkpoint
 
 
 def test_training_peak_master_weight_layouts_and_8bit_states() -> None:
-    from agent_tools import memory
+    from agent_tools import training
 
     arch = _arch("Qwen/Qwen2.5-3B-Instruct")
     p = arch.params_total
 
     def states(**kw: str) -> int:
-        return memory.training_peak(arch, "full_finetune", 512, 1, **kw).optimizer_bytes
+        return training.training_peak(arch, "full_finetune", 512, 1, **kw).optimizer_bytes
 
     assert states(master_weights="fp32_params") == 8 * p  # fp32 AdamW moments
     assert states(master_weights="optimizer") == 12 * p  # + the fp32 master copy
     assert states(master_weights="none") == 4 * p  # pure bf16: bf16 moments
     assert states(master_weights="fp32_params", optimizer="adamw_8bit") == 2 * p
-    fp32 = memory.training_peak(arch, "full_finetune", 512, 1, master_weights="fp32_params")
-    pure = memory.training_peak(arch, "full_finetune", 512, 1, master_weights="none")
+    fp32 = training.training_peak(arch, "full_finetune", 512, 1, master_weights="fp32_params")
+    pure = training.training_peak(arch, "full_finetune", 512, 1, master_weights="none")
     assert pure.total_bytes < 0.6 * fp32.total_bytes  # 8 bytes per parameter instead of 16
 
 
 def test_training_peak_checkpointing_variants_order_saved_activations() -> None:
-    from agent_tools import memory
+    from agent_tools import training
 
     arch = _arch("meta-llama/Llama-3.2-3B-Instruct")
     saved = {
-        ck: memory.training_peak(arch, "lora", 4096, 4, checkpointing=ck, stack="unsloth").activations_bytes
-        for ck in memory.CHECKPOINTING
+        ck: training.training_peak(arch, "lora", 4096, 4, checkpointing=ck, stack="unsloth").activations_bytes
+        for ck in training.CHECKPOINTING
     }
     assert saved["offload"] < saved["layer"] < saved["none"]
     # without checkpointing every layer's stash is kept: 28 layers x 16384 tokens x bytes per token per layer
-    per_layer = memory.training_layer_bytes_per_token(arch, fp32_residual=False, lora_rank=16, lora_targets=7)
+    per_layer = training.training_layer_bytes_per_token(arch, fp32_residual=False, lora_rank=16, lora_targets=7)
     assert saved["none"] >= 28 * 16384 * per_layer
 
 
 def test_training_peak_rejects_unknown_stack_naming_the_accepted_ones() -> None:
-    from agent_tools import memory
+    from agent_tools import training
 
     with pytest.raises(ValueError, match="hf, hf_legacy, unsloth"):
-        memory.training_peak(_arch("Qwen/Qwen3-0.6B"), "lora", 512, 1, stack="unslot")
+        training.training_peak(_arch("Qwen/Qwen3-0.6B"), "lora", 512, 1, stack="unslot")
 
 
 def test_training_calibration_file_is_a_fresh_fit_and_matches_the_code() -> None:
     import json
 
-    from agent_tools import memory
+    from agent_tools import training
     from evals.calibrate_training import OUT, calibrate
 
     stored = json.loads(OUT.read_text(encoding="utf-8"))
     assert stored == calibrate()
-    assert memory.LOSS_PATHS["hf_legacy"].backward == stored["hf_legacy_loss"]["backward_bytes_per_logit"]
+    assert training.LOSS_PATHS["hf_legacy"].backward == stored["hf_legacy_loss"]["backward_bytes_per_logit"]
