@@ -101,6 +101,34 @@ def h200_cases() -> list[TrainingCase]:
     return out
 
 
+def h200_check_cases() -> list[TrainingCase]:
+    """Held-out H200 check rows (evals/data/h200_training_check.json) once their peaks have been measured."""
+    out = []
+    kinds = {"full32": ("full", "fp32_params"), "bf16": ("full", "none"), "lora": ("lora", "none")}
+    for i, r in enumerate(load("h200_training_check.json")["rows"]):
+        if r.get("measured_peak_bytes") is None:
+            continue
+        group, master = kinds[r["kind"]]
+        kwargs: dict[str, Any] = {"checkpointing": "layer" if r["ckpt"] else "none", "master_weights": master}
+        if group == "lora":
+            kwargs.update(lora_rank=16, lora_targets=ALL_TARGETS)
+        out.append(
+            TrainingCase(
+                source="h200_check",
+                row_id=f"h200chk-{i + 1:03d}",
+                model=r["model"],
+                group=group,
+                basis="allocated",
+                measured_bytes=int(r["measured_peak_bytes"]),
+                kwargs=kwargs,
+                seq_len=int(r["seq"]),
+                batch=int(r["batch"]),
+                weight_format="bf16" if group == "lora" else None,
+            )
+        )
+    return out
+
+
 def published_cases() -> list[TrainingCase]:
     """Published single-GPU fine-tuning tables (measured_memory.json) that name the model, method and length."""
     out = []
@@ -198,4 +226,4 @@ def limit_cases() -> list[TrainingCase]:
 
 
 def all_cases() -> list[TrainingCase]:
-    return h200_cases() + published_cases() + limit_cases()
+    return h200_cases() + h200_check_cases() + published_cases() + limit_cases()
