@@ -123,8 +123,9 @@ def training_layer_bytes_per_token(
 ) -> int:
     """Bytes one decoder layer saves for backward per token (bf16 compute, FlashAttention/SDPA, no dropout).
 
-    Counted from the tensors autograd saves in transformers 5.x decoder layers: each RMSNorm keeps its fp32
-    upcast input, the normalised value and the scaled output (8h bytes); attention keeps q, k, v, the output
+    Counted from the tensors autograd saves in transformers 5.x decoder layers (evals/count_saved_activations.py
+    reproduces the count): each RMSNorm keeps its fp32 upcast input, the normalised value, the scaled output and
+    its fp32 reciprocal RMS (8h + 4 bytes); attention keeps q, k, v, the output
     and the softmax statistics (4q + 4kv); a gated MLP keeps gate, activation, up and their product (8I); q/k
     norms (Qwen3, Gemma 3) add 6(q + kv). With an fp32 residual stream (fp32 parameters under autocast, or a
     QLoRA model whose norms were cast to fp32) every linear layer saves its own bf16 cast of the input (2h
@@ -132,7 +133,7 @@ def training_layer_bytes_per_token(
     """
     h = arch.hidden_size
     q, kv = _q_dim(arch), _kv_dim(arch)
-    per = arch.norms_per_layer * 8 * h + 4 * q + 4 * kv + 4 * arch.num_heads
+    per = arch.norms_per_layer * (8 * h + 4) + 4 * q + 4 * kv + 4 * arch.num_heads
     per += (8 if arch.gated_mlp else 4) * _mlp_width(arch)
     if arch.qk_norm:
         per += 6 * (q + kv)

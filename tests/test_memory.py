@@ -326,3 +326,22 @@ def test_training_calibration_file_is_a_fresh_fit_and_matches_the_code() -> None
     stored = json.loads(OUT.read_text(encoding="utf-8"))
     assert stored == calibrate()
     assert training.LOSS_PATHS["hf_legacy"].backward == stored["hf_legacy_loss"]["backward_bytes_per_logit"]
+
+
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")  # PEFT 0.21 on 5.x
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["bf16", "full", "lora"])
+def test_layer_activation_formula_matches_the_tensors_transformers_saves(mode: str) -> None:
+    # The per-layer count in training.py against autograd's saved tensors of a real (small) transformers Llama layer
+    pytest.importorskip("transformers")
+    if mode == "lora":
+        pytest.importorskip("peft")
+    from agent_tools import training
+    from agent_tools.architecture import parse_config
+    from evals.count_saved_activations import ARCHS, WIDTHS, saved_activation_bytes
+
+    counted = (saved_activation_bytes("llama", mode, 2) - saved_activation_bytes("llama", mode, 1)) // 64
+    cfg = {**ARCHS["llama"], **WIDTHS, "num_hidden_layers": 2, "max_position_embeddings": 4096}
+    arch = parse_config(cfg)
+    lora = {"lora_rank": 8, "lora_targets": 7} if mode == "lora" else {}
+    assert training.training_layer_bytes_per_token(arch, fp32_residual=mode == "full", **lora) == counted
