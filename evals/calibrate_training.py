@@ -65,7 +65,8 @@ def fit_nvidia_smi_basis() -> dict:
     cases = [c for c in published_cases() if c.basis == "nvidia_smi"]
     alloc = {c.row_id: predicted_allocated(c).total_bytes for c in cases}
     train = [c for c in cases if c.model in NVSMI_TRAIN_MODELS]
-    test = [c for c in cases if c.model not in NVSMI_TRAIN_MODELS]
+    # rows whose length is only a cap (padding to the batch's longest) are bounds, not sizing cases
+    test = [c for c in cases if c.model not in NVSMI_TRAIN_MODELS and not c.length_is_cap]
 
     def errors(rows: list[TrainingCase], ctx: float, reserve: float) -> list[float]:
         return [nvidia_smi_bytes(alloc[c.row_id], ctx, reserve) / c.measured_bytes - 1 for c in rows]

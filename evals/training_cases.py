@@ -40,6 +40,7 @@ class TrainingCase:
     seq_len: int = 0
     batch: int = 1
     weight_format: str | None = None  # the frozen base's format (LoRA/QLoRA)
+    length_is_cap: bool = False  # seq_len is only the longest a batch may be (padding to the batch's longest)
 
     @property
     def label(self) -> str:
@@ -178,6 +179,9 @@ def published_cases() -> list[TrainingCase]:
         if n_gpus > 1 and kwargs.get("zero_stage") is None:
             continue  # multi-node LoRA data parallel: per-GPU split not stated
         kwargs["checkpointing"] = "layer"
+        # ChatGLM3's finetune_hf.py pads each batch to its longest sample (DataCollatorForSeq2Seq(padding='longest'),
+        # THUDM/ChatGLM3 finetune_demo/finetune_hf.py): 256 + 512 is a cap, not the length trained on.
+        length_is_cap = r["source_id"] == "chatglm3_finetune_readme"
         out.append(
             TrainingCase(
                 source=r["source_id"],
@@ -190,6 +194,7 @@ def published_cases() -> list[TrainingCase]:
                 seq_len=int(seq),
                 batch=int(r.get("batch_size") or 1),
                 weight_format=weight_format,
+                length_is_cap=length_is_cap,
             )
         )
     return out
