@@ -111,4 +111,6 @@ def training_peak(plan: Plan, context: int, batch: int) -> training.TrainingPeak
         fp32_non_quantized=fp32_non_quantized,
         zero_stage=req.zero_stage,
         num_gpus=req.num_gpus,
+        # training stacks default to SDPA/FlashAttention; eager attention only when asked for explicitly
+        attention="eager" if req.flash_attention is False else "sdpa",
     )

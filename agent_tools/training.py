@@ -173,6 +173,7 @@ def training_peak(
     zero_stage: int = 0,
     num_gpus: int = 1,
     loss_path: LossPath | None = None,
+    attention: str = "sdpa",
 ) -> TrainingPeak:
     """Peak PyTorch-allocated bytes of one training step after the optimizer's first step.
 
@@ -190,7 +191,9 @@ def training_peak(
     bitsandbytes base on the Hugging Face stack; GPTQ bases are left alone, so pass False for them).
     zero_stage over num_gpus (DeepSpeed, per GPU): 1 partitions optimizer states, 2 also the gradients (with an
     fp32 master, bf16 and fp32 gradients: DeepSpeed's own estimator, 2P + 18P/N), 3 also the weights.
-    loss_path overrides the stack's loss-path bytes (a calibrated value).
+    loss_path overrides the stack's loss-path bytes (a calibrated value). attention: sdpa (FlashAttention-style
+    kernels, nothing quadratic kept) or eager (transformers' eager_attention_forward keeps the fp32 softmax and its
+    bf16 cast, 6 bytes per head x query x key, in every layer; backward of one layer adds its fp32 gradients).
     """
     if stack not in LOSS_PATHS:
         raise ValueError(f"stack {stack!r}; accepted: {', '.join(TRAINING_STACKS)}")
@@ -231,8 +234,8 @@ def training_peak(
         trainable = lora_params(arch, lora_rank, targets)
         a_bytes = FP32 if adapter_dtype == "fp32" else BF16
         embed_params = sum(t.elements for t in arch.tensors if t.name in ("token_embd", "output"))
-        if arch.tied_embeddings:
-            embed_params += arch.vocab_size * arch.hidden_size  # modules_to_save copies both ends separately
+        # modules_to_save copies both ends, also when they share one matrix
+        saved_copies = embed_params + (arch.vocab_size * arch.hidden_size if arch.tied_embeddings else 0)
         weights = base_weights_bytes if base_weights_bytes is not None else BF16 * p
         # PEFT's prepare_model_for_kbit_training (the Hugging Face QLoRA recipe) casts every parameter that is
         # not 4-bit (embeddings, output matrix, norms) to fp32; Unsloth keeps them bf16.
@@ -248,10 +251,10 @@ def training_peak(
         if train_embeddings:
             # PEFT modules_to_save deep-copies the embedding and output layers in the base dtype (bf16) and
             # trains the copies: copy, gradient and bf16 optimizer states.
-            adapters += BF16 * embed_params
-            grads += BF16 * embed_params
-            states += _STATE_BYTES["bf16"][optimizer] * embed_params
-            trainable += embed_params
+            adapters += BF16 * saved_copies
+            grads += BF16 * saved_copies
+            states += _STATE_BYTES["bf16"][optimizer] * saved_copies
+            trainable += saved_copies
         layer = training_layer_bytes_per_token(
             arch, fp32_residual=fp32_residual, lora_rank=lora_rank, lora_targets=len(targets)
         )
@@ -265,6 +268,10 @@ def training_peak(
         grads = -(-grads // n)
     if zero_stage >= 3:
         weights = -(-weights // n)
+    score_backward = 0
+    if attention == "eager":
+        layer += 6 * arch.num_heads * seq_len  # per token: heads x keys x (fp32 softmax 4 + bf16 probabilities 2)
+        score_backward = 8 * arch.num_heads * seq_len  # the probabilities' gradient, fp32 and its softmax backward
     res = FP32 if fp32_residual else BF16
     # The final norm's saved tensors and the output projection's input.
     head = tokens * h * (2 * res + BF16)
@@ -307,11 +314,34 @@ def training_peak(
         ),
         TrainingPeak("end_of_backward", weights, grads, states, adapters, 0, 0, tied_grad_copy, trainable),
     ]
+    if checkpointing == "none" and score_backward:
+        # backward of the last layer: every layer's stash is still there, plus the attention scores' gradients
+        phases.append(
+            TrainingPeak(
+                "layer_backward",
+                weights,
+                live_grads,
+                states,
+                adapters,
+                saved + head,
+                0,
+                tokens * score_backward,
+                trainable,
+            )
+        )
     if checkpointing != "none":
         # backward of one layer: its inputs' stash is still there, the layer's own saved set is rebuilt
         phases.append(
             TrainingPeak(
-                "layer_recompute", weights, grads, states, adapters, saved, 0, tokens * layer + dequant, trainable
+                "layer_recompute",
+                weights,
+                grads,
+                states,
+                adapters,
+                saved,
+                0,
+                tokens * (layer + score_backward) + dequant,
+                trainable,
             )
         )
     return max(phases, key=lambda t: t.total_bytes)

@@ -4,8 +4,7 @@ QLoRA), rows inside a fitted constant's training split (in-sample) apart from ro
 Each source is compared on its own measurement basis (evals/training_cases.py): PyTorch allocations for our H200
 runs, nvidia-smi for the published tables (context and allocator reserve from evals/data/training_calibration.json),
 the stated memory size for published fit limits. The H200 rows use no fitted constant at all: all held out.
-estimate_memory with its default options (mixed precision with the fp32 master in the optimizer) is shown beside
-them for the H200 rows.
+estimate_memory, given each H200 row's options through its request, is shown beside them (the wiring check).
 
     python -m evals.bench_training [--json] [--verbose]
 """
@@ -51,19 +50,25 @@ def predicted_on_basis(case: TrainingCase, calibration: dict[str, Any]) -> int:
     return allocated
 
 
-def default_estimate(case: TrainingCase) -> int | None:
-    """estimate_memory's figure with default options (PyTorch tensors: CUDA-context overhead taken off)."""
+def request_estimate(case: TrainingCase) -> int | None:
+    """estimate_memory's figure for the row's options given through the request (PyTorch tensors: the runtime's
+    CUDA-context overhead taken off): checks the wiring from EstimateRequest to training_peak."""
     mode = {"full": "full_finetune", "lora": "lora", "qlora": "qlora"}[case.group]
+    kw = case.kwargs
     try:
         req = EstimateRequest(
             model=case.model,
             mode=mode,
-            precision="bf16",
+            precision="bnb_nf4_dq" if mode == "qlora" else "bf16",
             context_length=case.seq_len,
             batch_size=case.batch,
             runtime="transformers",
-            gradient_checkpointing=case.kwargs.get("checkpointing") != "none",
-            lora_rank=case.kwargs.get("lora_rank", 16),
+            gradient_checkpointing=kw.get("checkpointing") != "none",
+            lora_rank=kw.get("lora_rank", 16),
+            master_weights=kw.get("master_weights", "optimizer"),
+            optimizer=kw.get("optimizer", "adamw"),
+            stack=kw.get("stack", "hf"),
+            flash_attention=False if kw.get("attention") == "eager" else None,
         )
         result = estimate_memory(req)
     except (VramwiseError, ValueError):
@@ -83,7 +88,7 @@ def run(verbose: bool = False) -> tuple[dict[str, Any], list[str]]:
     calibration = json.loads(CALIBRATION.read_text(encoding="utf-8"))
     held: dict[tuple[str, str], list[float]] = defaultdict(list)
     fitted: dict[tuple[str, str], list[float]] = defaultdict(list)
-    defaults: dict[tuple[str, str], list[float]] = defaultdict(list)
+    via_request: dict[tuple[str, str], list[float]] = defaultdict(list)
     lines = []
     bounds = []
     for case in all_cases():
@@ -95,9 +100,9 @@ def run(verbose: bool = False) -> tuple[dict[str, Any], list[str]]:
             continue
         key = (case.source, case.group)
         (fitted if in_sample(case) else held)[key].append(err)
-        old = default_estimate(case) if case.source == "h200_measured" else None
+        old = request_estimate(case) if case.source == "h200_measured" else None
         if old is not None:
-            defaults[key].append(old / case.measured_bytes - 1)
+            via_request[key].append(old / case.measured_bytes - 1)
         if verbose:
             tag = "in-sample" if in_sample(case) else "held-out "
             lines.append(
@@ -110,8 +115,8 @@ def run(verbose: bool = False) -> tuple[dict[str, Any], list[str]]:
             "held_out": _summary(held[(source, group)]),
             "in_sample": _summary(fitted[(source, group)]),
             **(
-                {"estimate_memory_defaults": _summary(defaults[(source, group)])}
-                if defaults.get((source, group))
+                {"estimate_memory_request": _summary(via_request[(source, group)])}
+                if via_request.get((source, group))
                 else {}
             ),
         }
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for line in lines:
             print(line)
-        print(f"{'source/group':44s} {'held-out':>22s} {'in-sample':>22s} {'estimate_memory defaults':>22s}")
+        print(f"{'source/group':44s} {'held-out':>22s} {'in-sample':>22s} {'estimate_memory request':>22s}")
         for name, v in report["groups"].items():
 
             def cell(s: dict[str, Any]) -> str:
@@ -154,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(
                 f"{name:44s} {cell(v['held_out']):>22s} {cell(v['in_sample']):>22s} "
-                f"{cell(v.get('estimate_memory_defaults', {'n': 0})):>22s}"
+                f"{cell(v.get('estimate_memory_request', {'n': 0})):>22s}"
             )
         for group, s in report["held_out_by_group"].items():
             print(

@@ -75,16 +75,21 @@ def h200_cases() -> list[TrainingCase]:
         kind = r.get("kind")
         if kind not in ("full_finetune", "lora", "qlora") or r.get("status") != "ok":
             continue
+        pure_bf16 = "pure bf16" in str(r.get("precision", "")) or (
+            kind == "full_finetune" and r.get("weights_dtype") == "bf16"
+        )
         kwargs: dict[str, Any] = {
             "checkpointing": "layer" if r.get("gradient_checkpointing") else "none",
             "stack": "hf",
-            "master_weights": "fp32_params" if r.get("weights_dtype") == "fp32" else "none",
+            "master_weights": "none" if pure_bf16 else "fp32_params",
+            "optimizer": "adamw_8bit" if "8bit" in str(r.get("optimizer", "")).lower() else "adamw",
+            "attention": "eager" if r.get("attn_implementation") == "eager" else "sdpa",
         }
         weight_format = None
         if kind != "full_finetune":
             kwargs["lora_rank"] = r.get("lora_rank") or 16
             kwargs["lora_targets"] = ALL_TARGETS
-            weight_format = r.get("weights_dtype", "bf16") if kind == "lora" else r.get("weights_format", "bnb_nf4")
+            weight_format = "bf16" if kind == "lora" else "bnb_nf4_dq"
         out.append(
             TrainingCase(
                 source="h200_measured",

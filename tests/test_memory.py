@@ -345,3 +345,28 @@ def test_layer_activation_formula_matches_the_tensors_transformers_saves(mode: s
     arch = parse_config(cfg)
     lora = {"lora_rank": 8, "lora_targets": 7} if mode == "lora" else {}
     assert training.training_layer_bytes_per_token(arch, fp32_residual=mode == "full", **lora) == counted
+
+
+def test_estimate_request_options_reach_the_training_peak() -> None:
+    # master_weights, optimizer, stack and flash_attention=False travel from the request to training.training_peak
+    from agent_tools import training
+
+    arch = _arch("meta-llama/Llama-3.2-1B-Instruct")
+    for opts, peak_kw in (
+        ({"master_weights": "none", "optimizer": "adamw_8bit"}, {"master_weights": "none", "optimizer": "adamw_8bit"}),
+        (
+            {"master_weights": "fp32_params", "flash_attention": False},
+            {"master_weights": "fp32_params", "attention": "eager"},
+        ),
+        ({"stack": "unsloth"}, {"stack": "unsloth", "checkpointing": "offload", "master_weights": "optimizer"}),
+    ):
+        r = estimate_memory(
+            model="meta-llama/Llama-3.2-1B-Instruct",
+            mode="full_finetune",
+            runtime="transformers",
+            context_length=2048,
+            batch_size=2,
+            **opts,
+        )
+        peak = training.training_peak(arch, "full_finetune", 2048, 2, **{"master_weights": "optimizer", **peak_kw})
+        assert r.total_bytes - r.breakdown.overhead_bytes == peak.total_bytes, opts
