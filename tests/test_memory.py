@@ -370,3 +370,14 @@ def test_estimate_request_options_reach_the_training_peak() -> None:
         )
         peak = training.training_peak(arch, "full_finetune", 2048, 2, **{"master_weights": "optimizer", **peak_kw})
         assert r.total_bytes - r.breakdown.overhead_bytes == peak.total_bytes, opts
+
+
+def test_unsloth_published_context_limits_fit_their_memory() -> None:
+    # Unsloth README: longest QLoRA sequence per memory size (Llama 3.1 8B, Llama 3.3 70B). Nothing was fitted on
+    # them: Cut Cross-Entropy keeps no logits, offloaded checkpoints leave one recomputed layer on the GPU.
+    from evals.training_cases import limit_cases, predicted_allocated
+
+    rows = [c for c in limit_cases() if c.kwargs["stack"] == "unsloth"]
+    assert len(rows) == 9
+    for case in rows:
+        assert abs(predicted_allocated(case).total_bytes / case.measured_bytes - 1) < 0.09, case.label
