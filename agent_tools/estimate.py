@@ -17,6 +17,7 @@ from agent_tools.gguf_file import GgufInfo
 from agent_tools.plan import Plan, make_plan
 from agent_tools.resolve import catalog_architecture
 from agent_tools.results import Breakdown, Fit, ModelInfo, PrecisionInfo, RuntimeDetail, Speed
+from agent_tools.training import MasterWeights, TrainingStack
 from agent_tools.units import GB, GiB, fmt_bytes
 
 __all__ = [
@@ -37,8 +38,6 @@ __all__ = [
 
 Mode = Literal["inference", "full_finetune", "lora", "qlora"]
 Optimizer = Literal["adamw", "adamw_8bit", "sgd"]
-TrainingStack = Literal["hf", "hf_legacy", "unsloth"]
-MasterWeights = Literal["optimizer", "fp32_params", "none"]
 LoraTarget = Literal["q", "k", "v", "o", "gate", "up", "down"]
 LORA_TARGETS: tuple[LoraTarget, ...] = ("q", "k", "v", "o", "gate", "up", "down")
 MAX_CONTEXT = 10_000_000

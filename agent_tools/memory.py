@@ -1,4 +1,4 @@
-"""Memory components in integer bytes: KV cache, activations / compute buffers, training states.
+"""Memory components in integer bytes: KV cache, activations / compute buffers (training: agent_tools/training.py).
 
 Pure functions over an Architecture; no catalog lookups here.
 """
