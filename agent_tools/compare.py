@@ -22,7 +22,7 @@ from agent_tools.ranking import (
     quick_or_none,
 )
 from agent_tools.schemas import FormatQuality
-from agent_tools.units import fmt_bytes
+from agent_tools.units import MAX_NAME_CHARS, MAX_PARAMS_B, fmt_bytes
 
 # ---------------------------------------------------------------------------------------------- compare
 
@@ -30,11 +30,14 @@ from agent_tools.units import fmt_bytes
 class CompareRequest(BaseModel):
     """One model in several precisions, and what else fits in the same memory."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Names are short (a 150,000-character GPU name must not reach a parser) and numbers are numbers ("8" is not 8).
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_NAME_CHARS, strict=True)
 
     model: Annotated[str | None, Field(description="catalog id, alias or HF repo id")] = None
     config: Annotated[dict[str, Any] | None, Field(description="a config.json object")] = None
-    params_b: Annotated[float | None, Field(gt=0, le=100_000, description="parameter count in billions")] = None
+    params_b: Annotated[
+        float | None, Field(gt=0, le=MAX_PARAMS_B, description="parameter count in billions (up to 2,000)")
+    ] = None
     precisions: Annotated[
         list[str] | None, Field(description="formats to compare (default: bf16 -> q2_k ladder)", max_length=30)
     ] = None

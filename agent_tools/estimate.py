@@ -18,7 +18,7 @@ from agent_tools.plan import Plan, make_plan
 from agent_tools.resolve import catalog_architecture
 from agent_tools.results import Breakdown, Fit, ModelInfo, PrecisionInfo, RuntimeDetail, Speed
 from agent_tools.training import MasterWeights, TrainingStack
-from agent_tools.units import GB, GiB, fmt_bytes
+from agent_tools.units import GB, MAX_NAME_CHARS, MAX_PARAMS_B, GiB, fmt_bytes
 
 __all__ = [
     "NOTE_FOR",
@@ -47,7 +47,8 @@ MAX_BATCH = 100_000
 class EstimateRequest(BaseModel):
     """What to size. Give exactly one of `model`, `config` or `params_b`."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Names are short (a 150,000-character GPU name must not reach a parser) and numbers are numbers ("8" is not 8).
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_NAME_CHARS, strict=True)
 
     model: Annotated[
         str | None,
@@ -55,7 +56,8 @@ class EstimateRequest(BaseModel):
     ] = None
     config: Annotated[dict[str, Any] | None, Field(description="a Hugging Face config.json object")] = None
     params_b: Annotated[
-        float | None, Field(gt=0, le=100_000, description="parameter count in billions (no config at hand)")
+        float | None,
+        Field(gt=0, le=MAX_PARAMS_B, description="parameter count in billions, up to 2,000 (no config at hand)"),
     ] = None
     precision: Annotated[str, Field(description="weight format: bf16, fp16, fp8, int8, q4_k_m, awq_int4, ...")] = "bf16"
     kv_cache_precision: Annotated[
@@ -70,7 +72,13 @@ class EstimateRequest(BaseModel):
     mode: Annotated[
         Mode, Field(description="inference, or training: full_finetune (AdamW by default), lora, qlora (4-bit base)")
     ] = "inference"
-    runtime: Annotated[str, Field(description="generic | transformers | vllm | llama.cpp")] = "generic"
+    runtime: Annotated[
+        str | None,
+        Field(
+            description="generic | transformers | vllm | llama.cpp (aliases: ollama, sglang, hf, ...). Not given: "
+            "generic on one GPU, vLLM's limits for inference on several GPUs; the result says which was assumed"
+        ),
+    ] = None
     gpu: Annotated[str | None, Field(description="GPU name or alias, e.g. 'RTX 4090', 'A100 80GB', 'M3 Max 64GB'")] = (
         None
     )
@@ -131,6 +139,17 @@ class EstimateRequest(BaseModel):
         int, Field(ge=0, le=3, description="DeepSpeed ZeRO stage across num_gpus: 1 optimizer, 2 +grads, 3 +weights")
     ] = 0
     # runtime knobs
+    cpu_memory: Annotated[
+        str | None,
+        Field(
+            description="system RAM for offloaded layers or a CPU-only run (no gpu): e.g. 'DDR5-6000 dual channel', "
+            "'DDR4-3200', 'Raspberry Pi 5', 'EPYC Genoa'; with vram_gb as the RAM the model may use. Default DDR5-5600"
+        ),
+    ] = None
+    reserve_gb: Annotated[
+        float | None,
+        Field(ge=0, le=1024, description="GiB per GPU kept free for a desktop, display or other programs (default 0)"),
+    ] = None
     gpu_memory_utilization: Annotated[
         float | None, Field(gt=0, le=1, description="vLLM: share of GPU memory it pre-allocates (default 0.9)")
     ] = None
@@ -169,6 +188,7 @@ class EstimateResult(BaseModel):
     precision: PrecisionInfo
     mode: Mode
     runtime: str
+    runtime_assumed: bool = Field(default=False, description="true when the request named no runtime")
     context_length: int
     batch_size: int
     breakdown: Breakdown
@@ -268,6 +288,7 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
         ),
         mode=req.mode,
         runtime=runtime.id,
+        runtime_assumed=plan.runtime_assumed,
         context_length=context,
         batch_size=batch,
         breakdown=breakdown,
@@ -291,6 +312,7 @@ def _fit(plan: Plan, per_gpu: int, detail: RuntimeDetail, assumptions: list[str]
     if usable is None or device is None or plan.gpu_memory is None:
         return None
     headroom = usable - per_gpu
+    margin = plan.runtime.fit_margin(plan)
     # without a known maximum (params_b only), search up to 1M tokens
     upper = max(req.context_length, subject.max_context or 1_048_576)
     max_ctx = fit.max_context(plan, req.batch_size, upper)
@@ -306,10 +328,12 @@ def _fit(plan: Plan, per_gpu: int, detail: RuntimeDetail, assumptions: list[str]
         usable_bytes=usable,
         required_bytes=per_gpu,
         fits=fits,
+        level=fit.level(headroom, margin),
+        margin_bytes=margin,
         headroom_bytes=headroom,
         max_context_length=max_ctx,
         max_batch_size=max_batch,
-        verdict=fit.verdict(fits, per_gpu, usable, req.num_gpus, device.name, plan.runtime.profile, headroom),
+        verdict=fit.verdict(per_gpu, usable, req.num_gpus, device.name, plan.runtime.profile, margin),
     )
     if entry and entry.gpu_usable_fraction:
         assumptions.append(

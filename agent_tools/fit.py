@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from agent_tools.plan import Plan
 from agent_tools.schemas import RuntimeProfile
@@ -55,14 +56,25 @@ def gpu_layers_that_fit(plan: Plan, context: int, batch: int, usable: int) -> in
     return largest(0, plan.subject.arch.num_layers, probe) if probe(0) else 0
 
 
-def verdict(fits: bool, need: int, usable: int, n: int, gpu: str, profile: RuntimeProfile, headroom: int) -> str:
+FitLevel = Literal["fits", "tight", "does_not_fit"]
+
+
+def level(headroom: int, margin: int) -> FitLevel:
+    if headroom < 0:
+        return "does_not_fit"
+    return "tight" if headroom < margin else "fits"
+
+
+def verdict(need: int, usable: int, n: int, gpu: str, profile: RuntimeProfile, margin: int) -> str:
     where = f"{n} x {gpu}" if n > 1 else gpu
     per = " per GPU" if n > 1 else ""
-    if not fits:
+    headroom = usable - need
+    if headroom < 0:
         return f"does not fit: needs {fmt_bytes(need)}{per}, {where} offers {fmt_bytes(usable)}{per}"
-    if headroom < profile.fit_margin_bytes:
+    if headroom < margin:
         return (
             f"fits, tight: {fmt_bytes(headroom)} left{per} on {where} "
-            f"(under the {fmt_bytes(profile.fit_margin_bytes)} margin {profile.id} keeps)"
+            f"(under the {fmt_bytes(margin)} margin {profile.id} keeps; a longer context, another program or a "
+            "driver update can tip it over)"
         )
     return f"fits: {fmt_bytes(need)}{per} of {fmt_bytes(usable)}{per} on {where}, {fmt_bytes(headroom)} left"

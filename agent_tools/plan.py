@@ -9,7 +9,8 @@ from agent_tools import resolve
 from agent_tools.errors import VramwiseError
 from agent_tools.resolve import Device, Subject
 from agent_tools.runtimes import Runtime
-from agent_tools.schemas import FormatEntry, KvFormatEntry
+from agent_tools.schemas import CpuMemoryEntry, FormatEntry, KvFormatEntry
+from agent_tools.units import GiB
 from agent_tools.weights import WeightBreakdown
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ class Plan:
     flash_attention: bool
     tp: int  # GPUs that split every tensor (tensor parallel)
     layer_split: int  # GPUs that each hold a slice of the layers
+    cpu_memory: CpuMemoryEntry  # system RAM that offloaded layers stream from
+    runtime_assumed: bool = False  # the request named no runtime
+    reserve_bytes: int = 0  # per GPU, kept free for a desktop or other programs
 
     @property
     def unified_memory(self) -> bool:
@@ -77,7 +81,8 @@ def _check_tensor_parallel(tp: int, subject: Subject, assumptions: list[str]) ->
 def make_plan(req: EstimateRequest, assumptions: list[str], warnings: list[str]) -> Plan:
     """Resolve the request's names and fix everything that does not depend on context or batch."""
     subject = resolve.subject(req)
-    runtime = resolve.runtime(req.runtime)
+    runtime_assumed = req.runtime is None
+    runtime = resolve.runtime(req.runtime or resolve.default_runtime(req.mode, req.num_gpus))
     profile = runtime.profile
     assumptions.extend(subject.assumptions)
     precision = req.precision
@@ -96,6 +101,8 @@ def make_plan(req: EstimateRequest, assumptions: list[str], warnings: list[str])
     if tp > 1:
         _check_tensor_parallel(tp, subject, assumptions)
     flash = profile.flash_attention if req.flash_attention is None else req.flash_attention
+    reserve = int((req.reserve_gb or 0) * GiB)
     return Plan(
-        req, subject, fmt, kv_name, kv_fmt, runtime, resolve.weights(subject, fmt), device, flash, tp, layer_split
+        req, subject, fmt, kv_name, kv_fmt, runtime, resolve.weights(subject, fmt), device, flash, tp, layer_split,
+        resolve.cpu_memory(req.cpu_memory), runtime_assumed, reserve,
     )

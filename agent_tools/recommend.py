@@ -25,7 +25,7 @@ from agent_tools.ranking import (
     quick_or_none,
     tables,
 )
-from agent_tools.units import fmt_bytes
+from agent_tools.units import MAX_NAME_CHARS, fmt_bytes
 
 # ------------------------------------------------------------------------------------------- recommend
 
@@ -33,7 +33,8 @@ from agent_tools.units import fmt_bytes
 class RecommendRequest(BaseModel):
     """The hardware and the job. Give `gpu` (name) or `vram_gb`, or neither with `system_ram_gb` for CPU-only."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Names are short (a 150,000-character GPU name must not reach a parser) and numbers are numbers ("8" is not 8).
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_NAME_CHARS, strict=True)
 
     gpu: Annotated[str | None, Field(description="GPU name or alias, e.g. 'RTX 4090', 'M3 Max 64GB', 'A100'")] = None
     vram_gb: Annotated[float | None, Field(gt=0, le=100_000, description="GPU memory in GiB (unknown GPUs)")] = None
@@ -277,9 +278,7 @@ def _hardware_name(gpu: Any, req: RecommendRequest) -> str:
 
 
 def catalog_cpu_bandwidth() -> float:
-    from agent_tools.speed import cpu_ram_bandwidth
-
-    return cpu_ram_bandwidth() / 1e9
+    return resolve.cpu_memory(None).bandwidth_gb_s
 
 
 def _rejection_reason(fmt_id: str, r: QuickEstimate, req: RecommendRequest) -> str:

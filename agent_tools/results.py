@@ -5,6 +5,8 @@ Kept apart from estimate.py so the runtime modules and fit/speed can build them 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -25,6 +27,10 @@ class Fit(BaseModel):
     usable_bytes: int = Field(description="per GPU, what this runtime can use")
     required_bytes: int = Field(description="per GPU")
     fits: bool
+    level: Literal["fits", "tight", "does_not_fit"] = Field(
+        description="fits with at least margin_bytes to spare, tight (fits with less), or does not fit"
+    )
+    margin_bytes: int = Field(description="per GPU: headroom under this is 'tight' (the runtime's own safety margin)")
     headroom_bytes: int = Field(description="usable - required, per GPU (negative: short by that much)")
     max_context_length: int = Field(description="largest context that fits at this batch size (0: none)")
     max_batch_size: int = Field(description="largest batch that fits at this context (0: none)")
@@ -39,6 +45,15 @@ class Speed(BaseModel):
     bytes_read_per_token: int
     efficiency: float
     source: str
+    decode_tokens_per_s_low: float | None = Field(
+        default=None, description="low end of the range: 10th percentile of measured/predicted on held-out rows"
+    )
+    decode_tokens_per_s_high: float | None = Field(default=None, description="high end of the range (90th percentile)")
+    fixed_time_share: float | None = Field(
+        default=None, description="share of the step spent in fixed per-token and per-layer costs, not bytes"
+    )
+    memory_class: str | None = Field(default=None, description="hbm | gddr | unified: picks the efficiency")
+    split: str | None = Field(default=None, description="none | layers (pipeline) | tensor (tensor parallel)")
 
 
 class RuntimeDetail(BaseModel):

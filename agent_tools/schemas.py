@@ -54,7 +54,8 @@ class GpuEntry(_Row):
     id: str
     name: str
     vendor: Literal["NVIDIA", "AMD", "Apple", "Intel"]
-    segment: Literal["consumer", "laptop", "workstation", "datacenter", "apple", "edge"]
+    segment: Literal["consumer", "laptop", "workstation", "datacenter", "apple", "edge", "apu"]
+    form_factor: str | None = Field(default=None, description="e.g. PCIe, SXM5, OAM, module, board of 4 GPUs")
     memory_bytes: int = Field(gt=0)
     memory_basis: Literal["driver_reported", "marketed_binary", "marketed_decimal", "unified_ram"]
     memory_marketed_gb: float = Field(gt=0, description="what the box says (usually GiB printed as GB)")
@@ -63,8 +64,29 @@ class GpuEntry(_Row):
     )
     bandwidth_gb_s: float = Field(gt=0, description="peak memory bandwidth, decimal GB/s")
     fp16_tflops: float | None = Field(default=None, gt=0, description="dense FP16/BF16 tensor TFLOPS, FP32 accum")
+    fp16_tflops_basis: Literal["published", "derived", "shader_fp16", "shader_fp32"] | None = Field(
+        default=None, description="where fp16_tflops comes from (see the conventions at the top of gpus.yaml)"
+    )
     fp8: bool = False
     bf16: bool = True
+    aliases: list[str] = Field(default_factory=list)
+    sources: list[Source]
+    notes: str | None = None
+
+    _check_sources = field_validator("sources")(_nonempty_sources)
+
+
+class CpuMemoryEntry(_Row):
+    """System RAM a CPU reads weights from in CPU-only inference: theoretical peak bandwidth of its channels."""
+
+    id: str
+    name: str
+    memory_type: str = Field(description="e.g. DDR5-5600, LPDDR5X-8533")
+    channels: int = Field(gt=0, description="as marketed: 64-bit DDR channels; LPDDR: 64-bit equivalent, at least 1")
+    bus_width_bits: int = Field(gt=0, description="total data bus width")
+    transfer_rate_mt_s: int = Field(gt=0, description="mega-transfers per second per pin")
+    bandwidth_gb_s: float = Field(gt=0, description="theoretical peak = bus_width_bits / 8 x MT/s / 1000, decimal GB/s")
+    typical_capacity_gb: list[int] = Field(default_factory=list, description="common installed sizes, GiB")
     aliases: list[str] = Field(default_factory=list)
     sources: list[Source]
     notes: str | None = None

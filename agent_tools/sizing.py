@@ -12,14 +12,33 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _non_layer_pieces(plan: Plan, gpu_total: int) -> tuple[int, int]:
+    """(bytes on the GPUs that belong to no layer, the largest such piece one GPU holds)."""
+    w = plan.weights
+    embd_on_gpu = w.token_embd_bytes if gpu_total >= w.total_bytes else 0  # llama.cpp keeps it in RAM
+    pieces = [w.output_bytes, embd_on_gpu] if not plan.subject.arch.tied_embeddings else [w.token_embd_bytes]
+    return min(gpu_total, sum(pieces)), max(pieces)
+
+
+def layers_on_busiest_gpu(plan: Plan) -> int:
+    """Layers go to GPUs whole: with L layers on n GPUs one GPU holds ceil(L / n)."""
+    return -(-plan.subject.arch.num_layers // plan.layer_split)
+
+
 def weights_per_gpu(plan: Plan) -> tuple[int, int]:
-    """(weights on each GPU, weights in system RAM)."""
+    """(weights on the fullest GPU, weights in system RAM)."""
     gpu_total, cpu = plan.runtime.weights_on_gpus(plan)
     req = plan.req
     if req.mode in ("full_finetune", "lora", "qlora") and req.zero_stage == 3:
         return _ceil_div(gpu_total, req.num_gpus), cpu
-    shards = max(plan.tp, plan.layer_split)
-    return (_ceil_div(gpu_total, shards) if shards > 1 else gpu_total), cpu
+    if plan.tp > 1:
+        return _ceil_div(gpu_total, plan.tp), cpu
+    if plan.layer_split > 1:
+        # A layer split is uneven: whole layers per GPU, and the last GPU also holds the output head.
+        non_layer, head = _non_layer_pieces(plan, gpu_total)
+        per_layer = (gpu_total - non_layer) / plan.subject.arch.num_layers
+        return int(layers_on_busiest_gpu(plan) * per_layer) + head, cpu
+    return gpu_total, cpu
 
 
 def kv_cache(plan: Plan, context: int, batch: int) -> memory.KvCache:
@@ -41,9 +60,10 @@ def kv_bytes_per_sequence(plan: Plan, context: int) -> int:
 
 def components(plan: Plan, context: int, batch: int) -> tuple[Breakdown, RuntimeDetail, int, int]:
     """Breakdown for all GPUs, runtime detail, per-GPU required bytes, KV bytes per token."""
-    req, rt = plan.req, plan.runtime
+    req, arch, rt = plan.req, plan.subject.arch, plan.runtime
     n = req.num_gpus
     weights, cpu_ram = weights_per_gpu(plan)
+    gpu_weights_total = plan.runtime.weights_on_gpus(plan)[0]
     kv = kv_cache(plan, context, batch)
     kv_per_gpu = kv.bytes
     kv_all = kv.bytes * plan.tp if plan.tp > 1 else kv.bytes
@@ -55,11 +75,12 @@ def components(plan: Plan, context: int, batch: int) -> tuple[Breakdown, Runtime
         split = plan.layer_split
         if req.legacy_kv_cache:
             act += kv_per_gpu // split  # the old cache tuple is still referenced while the new one is built
-        per_gpu = weights + _ceil_div(kv_per_gpu, split) + act + overhead
+        kv_busiest = _ceil_div(kv_per_gpu * layers_on_busiest_gpu(plan), arch.num_layers) if split > 1 else kv_per_gpu
+        per_gpu = weights + kv_busiest + act + overhead
         # Layer split: every GPU holds its layers' transient, only the last one the output head.
         act_all = act * n if split == 1 else (split - 1) * min(act, layer_peak) + act
         breakdown = Breakdown(
-            weights_bytes=weights * n if (plan.tp > 1 or split > 1) else weights,
+            weights_bytes=weights * n if plan.tp > 1 else (gpu_weights_total if split > 1 else weights),
             kv_cache_bytes=kv_all,
             activations_bytes=act_all,
             overhead_bytes=overhead * n,

@@ -173,8 +173,9 @@ def test_two_3090s_at_4bit_quotes_the_fit_per_gpu_in_gb_and_gib():
     }
     result = estimate_memory(**call.args)
     assert result.fit is not None and result.fit.fits
-    # per GPU: 22,175,539,200 bytes = 22.18 GB = 20.65 GiB; both units printed, each with its own label
-    assert "Fits on 2 x RTX 3090: 22.18 GB (20.65 GiB) per GPU" in ans.text
+    # the fuller GPU (40 of 80 layers plus the output head): 22,606,479,360 bytes = 22.61 GB = 21.05 GiB;
+    # both units printed, each with its own label
+    assert "Fits on 2 x RTX 3090: 22.61 GB (21.05 GiB) per GPU" in ans.text
     fields = {f.field for f in ans.numbers}
     assert {"fit.required_bytes", "fit.usable_bytes", "fit.headroom_bytes", "total_bytes"} <= fields
 

@@ -44,6 +44,8 @@ def test_the_max_context_is_exactly_the_boundary():
 
 def test_verdicts_say_fits_tight_or_does_not_fit():
     profile = _plan(model="llama3.1 8b", runtime="llama.cpp").runtime.profile
-    assert fit.verdict(True, 10 * GiB, 20 * GiB, 1, "X", profile, 10 * GiB).startswith("fits: ")
-    assert fit.verdict(True, 20 * GiB, 20 * GiB + 100, 1, "X", profile, 100).startswith("fits, tight")
-    assert "per GPU" in fit.verdict(False, 30 * GiB, 20 * GiB, 2, "X", profile, -10 * GiB)
+    margin = profile.fit_margin_bytes
+    assert fit.verdict(10 * GiB, 20 * GiB, 1, "X", profile, margin).startswith("fits: ")
+    assert fit.verdict(20 * GiB, 20 * GiB + 100, 1, "X", profile, margin).startswith("fits, tight")
+    assert "per GPU" in fit.verdict(30 * GiB, 20 * GiB, 2, "X", profile, margin)
+    assert [fit.level(h, margin) for h in (-1, 0, margin - 1, margin)] == ["does_not_fit", "tight", "tight", "fits"]

@@ -55,18 +55,30 @@ def _emit_json(obj: Any) -> None:
         sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+MAX_CONFIG_BYTES = 4 * 2**20  # real config.json files are a few KiB; /dev/zero or a log file must not be read whole
+
+
 def _load_config(path: str) -> dict[str, Any]:
+    if not path.strip():
+        raise CliError("--config needs a path to a config.json file (or a folder holding one)")
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise CliError(f"cannot read config {str(p)!r}: {e.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CliError(f"{p}: larger than {MAX_CONFIG_BYTES // 2**20} MiB; a config.json is a few KiB")
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CliError(f"{p}: not UTF-8 text; a config.json is a JSON object") from None
     except json.JSONDecodeError as e:
         raise CliError(f"{p}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except RecursionError:
+        raise CliError(f"{p}: JSON nested too deeply to be a config.json") from None
     if not isinstance(data, dict):
         raise CliError(f"{p}: a config.json must be a JSON object")
     return data
@@ -119,7 +131,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     sources = [s for s in (args.model, args.config, args.params_b) if s is not None]
     if len(sources) != 1:
         raise CliError("give a MODEL (name, HF id or .gguf file), --config PATH or --params-b N (exactly one)")
-    if args.config:
+    if args.config is not None:
         fields["config"] = _load_config(args.config)
     elif args.params_b is not None:
         fields["params_b"] = args.params_b
@@ -324,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug, not bad input: still one line, never a traceback
+        print(f"error: internal error ({type(e).__name__}: {e}); please report it", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from agent_tools import memory
+from agent_tools import catalog, memory
 from agent_tools.schemas import FormatEntry, RuntimeProfile
 
 if TYPE_CHECKING:
@@ -67,13 +67,16 @@ class Runtime:
         """Fill the runtime-specific part of the result (buffers, pools) for inference."""
 
     def capacity(self, plan: Plan, memory_bytes: int) -> int:
-        """Bytes per GPU this runtime can use of `memory_bytes`."""
-        usable = int(memory_bytes * (1 - self.profile.allocator_reserve_fraction))
+        """Bytes per GPU this runtime can use of `memory_bytes` (less what the user keeps for other programs)."""
+        usable = int(memory_bytes * (1 - self.profile.allocator_reserve_fraction)) - plan.reserve_bytes
         if plan.unified_memory:
-            # Unified memory is shared with the OS and apps: keep the runtime's margin under the Metal working set.
-            # LLaMA-65B Q4_0 needing 36,701 MiB of a 36,864 MiB working set fell back to the CPU on an M3 Max 48 GB.
-            usable -= self.profile.fit_margin_bytes
+            # The Metal working set is a soft limit shared with the OS: keep a small measured margin under it.
+            usable -= int(catalog.defaults()["unified_memory_margin_bytes"]["value"])
         return usable
+
+    def fit_margin(self, plan: Plan) -> int:
+        """Headroom under which a fit is called tight (the runtime's own safety margin)."""
+        return self.profile.fit_margin_bytes
 
     def reported_total(self, total: int, detail: RuntimeDetail) -> int:
         """The total the user sees on the GPUs (a runtime that pre-allocates shows its reservation)."""

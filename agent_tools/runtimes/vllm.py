@@ -55,7 +55,8 @@ class Vllm(Runtime):
 
     def capacity(self, plan: Plan, memory_bytes: int) -> int:
         if plan.req.mode == "inference":
-            return int(memory_bytes * self.utilization(plan))
+            # vLLM claims utilization x the card's total; memory other programs hold comes out of the same card.
+            return min(int(memory_bytes * self.utilization(plan)), memory_bytes - plan.reserve_bytes)
         return super().capacity(plan, memory_bytes)
 
     def reported_total(self, total: int, detail: RuntimeDetail) -> int:
