@@ -42,6 +42,8 @@ def model_info(plan: Plan) -> ModelInfo:
     return ModelInfo(
         id=subject.id,
         name=subject.name,
+        requested=plan.req.model,
+        resolved_from=subject.resolved_from,
         params_total=exact or arch.params_total,
         params_active=arch.params_active if not exact else exact - (arch.params_total - arch.params_active),
         params_published=subject.published,

@@ -86,6 +86,21 @@ def weights(subject: Subject, fmt: FormatEntry) -> WeightBreakdown:
     return weight_breakdown(subject.arch, fmt, catalog.formats_file())
 
 
+def _stand_in_note(name: str, entry: ModelEntry) -> str | None:
+    """Say so when the catalog entry that answers is not the repo or name the user typed: a base repo answered by
+    its instruct sibling, or a name read with a suffix added or dropped."""
+    typed = catalog.normalize(name)
+    own = (entry.id, entry.id.split("/")[-1], entry.name)
+    if typed in {catalog.normalize(n) for n in own}:
+        return None
+    if "/" in name or not catalog.is_catalog_name(name):
+        return (
+            f"{name} is sized as the catalog's {entry.id} ({entry.name}): the same architecture, so the same memory; "
+            "pass its config.json as config= if it differs"
+        )
+    return None
+
+
 def subject(req: EstimateRequest) -> Subject:
     if req.model is not None:
         try:
@@ -98,9 +113,12 @@ def subject(req: EstimateRequest) -> Subject:
             return found
         arch = catalog_architecture(entry.id)
         published = entry.params_published.total if entry.params_published else None
+        stand_in = _stand_in_note(req.model, entry)
         return Subject(
-            entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings, from_catalog=True
-        )
+            entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings,
+            (stand_in,) if stand_in else (), from_catalog=True,
+            resolved_from=f"catalog entry {entry.id} (for {req.model!r})" if stand_in else None,
+        )  # fmt: skip
     if req.config is not None:
         from agent_tools.hub import declared_quantization
 
