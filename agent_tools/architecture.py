@@ -6,53 +6,50 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from agent_tools.config_fields import (
+    MAX_CONTEXT,
+    MAX_EXPERTS,
+    MAX_HEAD_DIM,
+    MAX_HEADS,
+    MAX_HIDDEN,
+    MAX_INTERMEDIATE,
+    MAX_LAYERS,
+    MAX_RANK,
+    MAX_SHARED_EXPERTS,
+    MAX_VOCAB,
+    as_int,
+    count,
+    first,
+    optional,
+    require,
+    show,
+)
 from agent_tools.errors import ConfigError
+from agent_tools.inventory import attention_tensors, inventory, mlp_tensors
+from agent_tools.mixers import RecurrentMixer, layer_attention, nemotron_pattern, recurrent_layout
+from agent_tools.model_types import (
+    CLASS_DEFAULTS,
+    FOUR_NORM_TYPES,
+    KNOWN_TYPES,
+    PLAIN_MLP_TYPES,
+    QK_NORM_TYPES,
+    QKV_BIAS_TYPES,
+    not_an_llm_reason,
+    text_config,
+)
+from agent_tools.tensors import KvLayout, LayerAttention, Tensor
+from agent_tools.vision import vision_params
 
-# model_types whose MLP is a plain two-matrix (non-gated) FFN; everything else uses a gated MLP (SwiGLU/GeGLU).
-PLAIN_MLP_TYPES = {"gpt2", "gpt_neox", "gptj", "falcon", "phi", "starcoder2", "bloom", "opt", "gpt_bigcode"}
-# model_types with four norms per block (pre/post attention and pre/post feed-forward).
-FOUR_NORM_TYPES = {"gemma2", "gemma3", "gemma3_text", "olmo2"}
-# model_types with per-head RMSNorm on q and k.
-QK_NORM_TYPES = {"qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2"}
-# model_types with bias on q/k/v projections by default.
-QKV_BIAS_TYPES = {"qwen2", "qwen2_moe", "qwen", "qwen2_vl"}
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """One weight tensor class in one layer (or the model), in llama.cpp naming.
-
-    `cols` is the input dimension (ggml ne[0], the quantization block axis), `rows` the output dimension,
-    `count` how many identical copies (experts) exist.
-    """
-
-    name: str
-    layer: int | None
-    rows: int
-    cols: int
-    count: int = 1
-    expert: bool = False  # a routed expert tensor (inactive for most tokens)
-
-    @property
-    def elements(self) -> int:
-        return self.rows * self.cols * self.count
-
-
-@dataclass(frozen=True)
-class LayerAttention:
-    kind: str  # "full" | "sliding" | "mla"
-    window: int | None = None
-
-
-@dataclass(frozen=True)
-class KvLayout:
-    """Cached values per token, grouped: full/MLA layers cache every token, sliding layers up to a window."""
-
-    full_values: int
-    sliding_values: dict[int, int]
-    full_layers: int
-    sliding_layers: int
-    latent_layers: int
+__all__ = [
+    "Architecture",
+    "KvLayout",
+    "LayerAttention",
+    "RecurrentMixer",
+    "Tensor",
+    "not_an_llm_reason",
+    "parse_config",
+    "text_config",
+]
 
 
 @dataclass(frozen=True)
@@ -77,6 +74,7 @@ class Architecture:
     norm_has_bias: bool = False
     qk_norm: bool = False
     attention_sinks: bool = False
+    attention_output_gate: bool = False  # Qwen3-Next / Qwen3.5: q_proj also emits a sigmoid gate per head
     # MoE
     num_experts: int = 0
     experts_per_token: int = 0
@@ -96,9 +94,21 @@ class Architecture:
     v_head_dim: int = 0
     # attention layout per layer
     layer_attention: tuple[LayerAttention, ...] = ()
+    # hybrid models: layers with a recurrent mixer (alone, or beside attention as in Falcon-H1)
+    recurrent: RecurrentMixer | None = None
+    recurrent_layers: frozenset[int] = frozenset()
+    mlp_free_layers: frozenset[int] = frozenset()  # Nemotron-H: a layer is one block (Mamba-2, attention or MLP)
+    # Multi-token-prediction layers the checkpoint stores beside the model (DeepSeek-V3, Qwen3-Next/3.5, MiMo);
+    # runtimes load them only for speculative decoding, so they count in `params_checkpoint`, not `params_total`.
+    mtp_layers: int = 0
+    mtp_dedicated_embeddings: bool = False
+    # DeepSeek-V3.2 sparse attention: a lightning indexer per layer (index_n_heads x index_head_dim)
+    index_heads: int = 0
+    index_head_dim: int = 0
     vision_params: int = 0
     torch_dtype: str | None = None
     notes: tuple[str, ...] = field(default=())
+    assumed_fields: tuple[str, ...] = field(default=())  # what a generic-decoder reading of an unknown type assumed
 
     @property
     def is_moe(self) -> bool:
@@ -109,15 +119,22 @@ class Architecture:
         return self.kv_lora_rank > 0
 
     @property
+    def is_hybrid(self) -> bool:
+        return self.recurrent is not None and bool(self.recurrent_layers)
+
+    @property
     def gqa_ratio(self) -> int:
         return max(1, self.num_heads // max(1, self.num_kv_heads))
 
     def is_moe_layer(self, layer: int) -> bool:
         return self.is_moe and layer not in self.dense_layers
 
+    def has_attention(self, layer: int) -> bool:
+        return not self.layer_attention or self.layer_attention[layer].kind != "none"
+
     @cached_property
     def tensors(self) -> tuple[Tensor, ...]:
-        return tuple(_inventory(self))
+        return tuple(inventory(self))
 
     @cached_property
     def params_total(self) -> int:
@@ -132,15 +149,35 @@ class Architecture:
         return self.params_total - inactive
 
     @cached_property
+    def params_mtp(self) -> int:
+        """Parameters of the stored MTP module(s): per layer a 2h -> h projection, three norms and one full-attention
+        decoder layer (MoE where the model is), plus, for DeepSeek-V3, its own copies of the embedding and head."""
+        if not self.mtp_layers:
+            return 0
+        h, i = self.hidden_size, self.num_layers
+        layer = sum(t.elements for t in attention_tensors(self, i)) + sum(t.elements for t in mlp_tensors(self, i))
+        layer += h * self.norms_per_layer
+        per = 2 * h * h + 3 * h + layer + (2 * self.vocab_size * h if self.mtp_dedicated_embeddings else 0)
+        return self.mtp_layers * per
+
+    @cached_property
+    def params_checkpoint(self) -> int:
+        """Parameters a checkpoint stores: the model plus any MTP module."""
+        return self.params_total + self.params_mtp
+
+    @cached_property
     def params_without_embeddings(self) -> int:
         return sum(t.elements for t in self.tensors if t.name not in ("token_embd", "output"))
 
     @cached_property
     def kv_layout(self) -> KvLayout:
-        full = sliding = latent = 0
+        full = sliding = latent = recurrent_only = 0
         full_values = 0
         by_window: dict[int, int] = {}
         for i, la in enumerate(self.layer_attention):
+            if la.kind == "none":
+                recurrent_only += 1
+                continue
             values = self.kv_values_per_token(i)
             if la.kind == "sliding" and la.window:
                 sliding += 1
@@ -149,143 +186,119 @@ class Architecture:
                 latent += la.kind == "mla"
                 full += la.kind == "full"
                 full_values += values
-        return KvLayout(full_values, by_window, full, sliding, latent)
+        return KvLayout(full_values, by_window, full, sliding, latent, len(self.recurrent_layers))
 
     def kv_values_per_token(self, layer: int) -> int:
-        """Cached K+V values per token in one layer (MLA caches one latent vector + the shared rope key)."""
+        """Cached K+V values per token in one layer (MLA caches one latent vector + the shared rope key;
+        a recurrent-only layer caches none: its state is fixed, see `state_values_per_sequence`)."""
+        if not self.has_attention(layer):
+            return 0
         if self.is_mla:
             return self.kv_lora_rank + self.qk_rope_head_dim
         return 2 * self.num_kv_heads * self.head_dim
 
+    @cached_property
+    def state_values_per_sequence(self) -> int:
+        """Recurrent-state values one sequence holds whatever its length (conv window + SSM / delta-rule state,
+        summed over recurrent layers). Bytes = values x state element size (vLLM: model dtype by default)."""
+        if self.recurrent is None:
+            return 0
+        return len(self.recurrent_layers) * self.recurrent.state_values
 
-def _get(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
-    for key in keys:
-        if key in cfg and cfg[key] is not None:
-            return cfg[key]
-    return default
-
-
-def _require(cfg: dict[str, Any], name: str, *keys: str) -> int:
-    value = _get(cfg, *keys)
-    if value is None:
-        raise ConfigError(
-            f"config.json is missing '{keys[0]}' ({name}); accepted keys: {', '.join(keys)}",
-            value=keys[0],
-            accepted=list(keys),
-        )
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(
-            f"config.json field '{keys[0]}' must be a positive integer (got {value!r})",
-            value=value,
-            accepted=["positive integer"],
-        )
-    return value
-
-
-# transformers fills keys a config.json omits from its config class defaults; sparse published configs rely on it
-# (google/gemma-3-4b-it's text_config omits heads, head_dim and vocab). Source: transformers
-# models/gemma3/configuration_gemma3.py Gemma3TextConfig.__init__ defaults.
-CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gemma3_text": {
-        "vocab_size": 262_208,
-        "hidden_size": 2304,
-        "intermediate_size": 9216,
-        "num_hidden_layers": 26,
-        "num_attention_heads": 8,
-        "num_key_value_heads": 4,
-        "head_dim": 256,
-        "max_position_embeddings": 131_072,
-        "sliding_window": 4096,
-        "sliding_window_pattern": 6,
-        "tie_word_embeddings": True,
-    },
-}
-
-
-def text_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The language-model part of a config (multimodal configs nest it under text_config / llm_config)."""
-    for key in ("text_config", "llm_config", "language_config"):
-        nested = config.get(key)
-        if isinstance(nested, dict) and nested:
-            merged = {k: v for k, v in config.items() if k not in (key, "vision_config")}
-            merged.update(nested)
-            if "model_type" in nested:
-                merged["model_type"] = nested["model_type"]
-            return merged
-    return config
-
-
-def _count(cfg: dict[str, Any], *keys: str, default: int = 0) -> int:
-    """An optional non-negative integer field (first key present wins); ConfigError names a malformed value."""
-    value = _get(cfg, *keys, default=default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(
-            f"config.json field '{keys[0]}' must be a non-negative integer (got {value!r})",
-            value=value,
-            accepted=["non-negative integer"],
-        )
-    return value
+    def state_bytes_per_sequence(self, element_bytes: int = 2) -> int:
+        return self.state_values_per_sequence * element_bytes
 
 
 def parse_config(config: dict[str, Any]) -> Architecture:
     """Normalize a Hugging Face config.json (any common dialect) into an Architecture.
 
-    Raises ConfigError naming the missing or invalid field.
+    Raises ConfigError naming the missing or invalid field and its accepted range; never anything else.
     """
     try:
         return _parse_config(config)
     except ConfigError:
         raise
-    except (TypeError, ValueError, AttributeError, KeyError) as e:  # a value of the wrong type deep in a dialect
-        raise ConfigError(f"config.json has a malformed field: {e}", value=str(e)) from None
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as e:
+        raise ConfigError(f"config.json has a malformed field: {show(str(e))}", value=show(str(e))) from None
 
 
 def _parse_config(config: dict[str, Any]) -> Architecture:
     if not isinstance(config, dict):
         raise ConfigError("config must be a JSON object (a config.json dict)", value=type(config).__name__)
+    reason = not_an_llm_reason(config)
+    if reason:
+        raise ConfigError(f"not an LLM: {reason}", value=str(config.get("model_type", "")), accepted=["text decoder"])
     cfg = text_config(config)
-    model_type = str(_get(cfg, "model_type", default="unknown")).lower()
+    model_type = str(first(cfg, "model_type", default="unknown")).lower()[:64]
     if model_type == "gemma3" and "text_config" in config:
         model_type = "gemma3_text"
     defaults = CLASS_DEFAULTS.get(model_type)
     if defaults:
         cfg = {**defaults, **{k: v for k, v in cfg.items() if v is not None}}
     notes: list[str] = []
+    assumed: list[str] = []
 
-    hidden = _require(cfg, "hidden size", "hidden_size", "n_embd", "d_model", "dim")
-    layers = _require(cfg, "number of layers", "num_hidden_layers", "num_layers", "n_layer", "n_layers")
-    heads = _require(cfg, "attention heads", "num_attention_heads", "n_head", "num_heads", "n_heads")
-    vocab = _require(cfg, "vocabulary size", "vocab_size", "padded_vocab_size")
-    if model_type == "chatglm" and cfg.get("padded_vocab_size"):
-        vocab = cfg["padded_vocab_size"]
+    hidden = require(cfg, "hidden size", "hidden_size", "n_embd", "d_model", "dim", hi=MAX_HIDDEN)
+    layers = require(cfg, "number of layers", "num_hidden_layers", "num_layers", "n_layer", "n_layers", hi=MAX_LAYERS)
+    heads = require(cfg, "attention heads", "num_attention_heads", "n_head", "num_heads", "n_heads", hi=MAX_HEADS)
+    vocab = require(cfg, "vocabulary size", "vocab_size", "padded_vocab_size", hi=MAX_VOCAB)
+    if model_type == "chatglm" and cfg.get("padded_vocab_size") is not None:
+        vocab = as_int(cfg["padded_vocab_size"], "padded_vocab_size", 1, MAX_VOCAB)
 
-    kv_heads = _get(cfg, "num_key_value_heads", "n_head_kv", "num_kv_heads")
+    kv_heads = optional(cfg, "num_key_value_heads", "n_head_kv", "num_kv_heads", lo=1, hi=MAX_HEADS)
     if model_type == "chatglm" or "multi_query_group_num" in cfg:
-        kv_heads = cfg.get("multi_query_group_num") if cfg.get("multi_query_attention") else heads
+        kv_heads = (
+            optional(cfg, "multi_query_group_num", lo=1, hi=MAX_HEADS) if cfg.get("multi_query_attention") else heads
+        )
     if kv_heads is None:
         kv_heads = 1 if cfg.get("multi_query") else heads
-    head_dim = _get(cfg, "head_dim", "kv_channels") or hidden // heads
+        if not cfg.get("multi_query"):
+            assumed.append(f"num_key_value_heads = num_attention_heads ({heads}, plain multi-head attention)")
+    explicit_head_dim = optional(cfg, "head_dim", "kv_channels", "attention_head_dim", lo=1, hi=MAX_HEAD_DIM)
+    if explicit_head_dim is None:
+        if hidden % heads:
+            raise ConfigError(
+                f"config.json hidden_size {hidden:,} is not divisible by num_attention_heads {heads:,} and no head_dim "
+                "is given; accepted: a head count that divides hidden_size, or an explicit head_dim",
+                value=heads,
+                accepted=[str(d) for d in range(1, min(hidden, 512) + 1) if hidden % d == 0][:40],
+            )
+        head_dim = hidden // heads
+        assumed.append(f"head_dim = hidden_size / num_attention_heads = {head_dim}")
+    else:
+        head_dim = explicit_head_dim
 
-    inter = _get(cfg, "intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim")
+    inter = optional(cfg, "intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim", lo=1, hi=MAX_INTERMEDIATE)
     if model_type == "qwen" and inter:
-        inter = inter // 2  # Qwen v1 stores the sum of w1 and w2 widths
+        inter = max(1, inter // 2)  # Qwen v1 stores the sum of w1 and w2 widths
         notes.append("Qwen (v1) intermediate_size is split across two projections (w1, w2): half each")
+    if model_type == "granitemoehybrid" and not count(cfg, "num_local_experts", hi=MAX_EXPERTS):
+        # Dense Granite 4 hybrids (h-micro) run only the shared MLP, sized by shared_intermediate_size.
+        inter = optional(cfg, "shared_intermediate_size", lo=1, hi=MAX_INTERMEDIATE) or inter
+    all_moe_keys = ("num_experts", "num_local_experts", "n_routed_experts")
+    if inter is None and any(cfg.get(k) for k in all_moe_keys) and cfg.get("moe_intermediate_size"):
+        inter = optional(cfg, "moe_intermediate_size", lo=1, hi=MAX_INTERMEDIATE)  # every layer is MoE: unused
     if inter is None:
         inter = 4 * hidden
         notes.append("intermediate_size not given: assumed 4 x hidden_size")
+        assumed.append(f"intermediate_size = 4 x hidden_size = {inter}")
 
-    tied = bool(_get(cfg, "tie_word_embeddings", default=model_type.startswith("gemma")))
+    tied = bool(first(cfg, "tie_word_embeddings", default=model_type.startswith("gemma")))
     if model_type in ("chatglm", "qwen", "baichuan"):
         tied = bool(cfg.get("tie_word_embeddings", False))
 
+    pattern = nemotron_pattern(cfg, layers) if model_type == "nemotron_h" else None
+
     # MoE keys across dialects.
-    n_experts = _count(cfg, "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+    n_experts = count(cfg, "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts", hi=MAX_EXPERTS)
     if n_experts <= 1:
         n_experts = 0
-    experts_per_tok = _count(cfg, "num_experts_per_tok", "num_experts_per_token", "moe_top_k")
-    moe_inter = _count(cfg, "moe_intermediate_size")
-    shared_inter = _count(cfg, "shared_expert_intermediate_size")
-    n_shared = _count(cfg, "n_shared_experts", "num_shared_experts")
+    experts_per_tok = count(cfg, "num_experts_per_tok", "num_experts_per_token", "moe_top_k", hi=MAX_EXPERTS)
+    moe_inter = count(cfg, "moe_intermediate_size")
+    shared_inter = count(cfg, "shared_expert_intermediate_size", "moe_shared_expert_intermediate_size")
+    if model_type == "granitemoehybrid" and n_experts:
+        shared_inter = count(cfg, "shared_intermediate_size")
+    n_shared = count(cfg, "n_shared_experts", "num_shared_experts", hi=MAX_SHARED_EXPERTS)
     if shared_inter and not n_shared:
         n_shared = 1
     dense_layers: set[int] = set()
@@ -294,42 +307,86 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
             moe_inter = inter  # Mixtral-style: intermediate_size is the expert width
         if model_type in ("mixtral", "gpt_oss", "phimoe") and not cfg.get("moe_intermediate_size"):
             moe_inter = inter
-        first_dense = _count(cfg, "first_k_dense_replace")
+        first_dense = count(cfg, "first_k_dense_replace", hi=MAX_LAYERS)
         dense_layers.update(range(min(first_dense, layers)))
-        freq = _count(cfg, "moe_layer_freq", "decoder_sparse_step", default=1) or 1
+        freq = count(cfg, "moe_layer_freq", "decoder_sparse_step", default=1, hi=MAX_LAYERS) or 1
         if freq > 1:
             dense_layers.update(i for i in range(layers) if (i + 1) % freq != 0)
-        for i in cfg.get("mlp_only_layers") or []:
-            dense_layers.add(int(i))
+        if model_type == "jamba":
+            period = count(cfg, "expert_layer_period", default=2, hi=MAX_LAYERS) or 1
+            offset = count(cfg, "expert_layer_offset", default=1, hi=MAX_LAYERS)
+            dense_layers.update(i for i in range(layers) if i % period != offset)
+        if pattern is not None:
+            dense_layers.update(i for i, c in enumerate(pattern) if c != "E")
+        only = cfg.get("mlp_only_layers") or []
+        if not isinstance(only, list) or len(only) > MAX_LAYERS:
+            raise ConfigError(
+                "config.json field 'mlp_only_layers' must be a list of layer indices", value="mlp_only_layers"
+            )
+        dense_layers.update(as_int(i, "mlp_only_layers", 0, layers - 1) for i in only)
         if experts_per_tok <= 0:
             raise ConfigError(
                 "config.json for a MoE model is missing 'num_experts_per_tok'",
                 value="num_experts_per_tok",
                 accepted=["num_experts_per_tok", "num_experts_per_token", "moe_top_k"],
             )
+        if experts_per_tok > n_experts:
+            raise ConfigError(
+                f"config.json num_experts_per_tok {experts_per_tok} exceeds the {n_experts} experts; "
+                f"accepted: 1 to {n_experts}",
+                value=experts_per_tok,
+                accepted=[f"1 to {n_experts}"],
+            )
 
-    kv_lora = _count(cfg, "kv_lora_rank")
+    kv_lora = count(cfg, "kv_lora_rank", hi=MAX_RANK)
+    q_lora = optional(cfg, "q_lora_rank", lo=1, hi=MAX_RANK)
     if kv_lora:
-        rope = _require(cfg, "MLA rope head dim", "qk_rope_head_dim")
-        nope = _require(cfg, "MLA no-rope head dim", "qk_nope_head_dim")
-        v_dim = _require(cfg, "MLA value head dim", "v_head_dim")
+        rope = require(cfg, "MLA rope head dim", "qk_rope_head_dim", hi=MAX_HEAD_DIM)
+        nope = require(cfg, "MLA no-rope head dim", "qk_nope_head_dim", hi=MAX_HEAD_DIM)
+        v_dim = require(cfg, "MLA value head dim", "v_head_dim", hi=MAX_HEAD_DIM)
         head_dim = nope + rope
     else:
         rope = nope = v_dim = 0
+        if kv_heads > heads or heads % kv_heads:
+            raise ConfigError(
+                f"config.json num_key_value_heads {kv_heads:,} must divide num_attention_heads {heads:,}; "
+                f"accepted: {', '.join(str(d) for d in range(1, min(heads, 4096) + 1) if heads % d == 0)[:200]}",
+                value=kv_heads,
+                accepted=[str(d) for d in range(1, min(heads, 4096) + 1) if heads % d == 0][:40],
+            )
+
+    context = optional(cfg, "max_position_embeddings", "seq_length", "n_positions", "max_seq_len", lo=1, hi=MAX_CONTEXT)
 
     qkv_bias = bool(
-        _get(cfg, "attention_bias", "qkv_bias", "add_qkv_bias", "bias", default=model_type in QKV_BIAS_TYPES)
+        first(cfg, "attention_bias", "qkv_bias", "add_qkv_bias", "bias", default=model_type in QKV_BIAS_TYPES)
     )
     if model_type in QKV_BIAS_TYPES and "attention_bias" not in cfg:
         qkv_bias = True
     o_bias = bool(model_type == "gpt_oss" or (cfg.get("attention_bias") and model_type in ("llama", "gpt_oss")))
     if model_type == "chatglm":
         o_bias = bool(cfg.get("add_bias_linear", False))
-    mlp_bias = bool(_get(cfg, "mlp_bias", default=False))
+    mlp_bias = bool(first(cfg, "mlp_bias", default=False))
     if model_type == "chatglm":
         mlp_bias = bool(cfg.get("add_bias_linear", False))
 
-    layer_attention = _layer_attention(cfg, model_type, layers, kv_lora > 0)
+    recurrent, recurrent_layers, attention_free = recurrent_layout(cfg, model_type, layers, hidden, pattern)
+    mtp_layers = count(cfg, "mtp_num_hidden_layers", "num_nextn_predict_layers", hi=16)
+    per_layer = layer_attention(cfg, model_type, layers, kv_lora > 0)
+    if attention_free:
+        per_layer = tuple(LayerAttention("none") if i in attention_free else la for i, la in enumerate(per_layer))
+
+    if model_type not in KNOWN_TYPES:
+        assumed[:0] = [
+            "a gated MLP (gate, up, down) of intermediate_size in every layer",
+            "two norms per layer, no biases",
+            "full attention in every layer (no sliding window, no recurrent state)",
+            f"{'tied' if tied else 'separate'} input and output embeddings",
+        ]
+        notes.append(
+            f"model_type '{model_type}' is not one vramwise reads field by field: sized as a generic decoder assuming "
+            + "; ".join(assumed)
+        )
+
     return Architecture(
         model_type=model_type,
         hidden_size=hidden,
@@ -340,163 +397,41 @@ def _parse_config(config: dict[str, Any]) -> Architecture:
         vocab_size=vocab,
         intermediate_size=int(inter),
         tied_embeddings=tied,
-        max_position_embeddings=_get(cfg, "max_position_embeddings", "seq_length", "n_positions", "max_seq_len"),
+        max_position_embeddings=context,
         gated_mlp=model_type not in PLAIN_MLP_TYPES,
         qkv_bias=qkv_bias,
         o_bias=o_bias,
         mlp_bias=mlp_bias,
-        norms_per_layer=4 if model_type in FOUR_NORM_TYPES else 2,
+        norms_per_layer=4 if model_type in FOUR_NORM_TYPES else (1 if pattern is not None else 2),
         qk_norm=model_type in QK_NORM_TYPES,
         attention_sinks=model_type == "gpt_oss",
+        attention_output_gate=model_type == "qwen3_next" or bool(cfg.get("attn_output_gate")),
         num_experts=n_experts,
         experts_per_token=experts_per_tok if n_experts else 0,
         moe_intermediate_size=moe_inter if n_experts else 0,
         num_shared_experts=n_shared if n_experts else 0,
         shared_expert_intermediate_size=(shared_inter or moe_inter) if (n_experts and n_shared) else 0,
-        shared_expert_gate=model_type == "qwen2_moe",
+        shared_expert_gate=model_type in ("qwen2_moe", "qwen3_next"),
         router_bias=model_type == "gpt_oss",
         expert_bias=model_type == "gpt_oss",
-        score_correction_bias=cfg.get("topk_method") == "noaux_tc",
+        score_correction_bias=cfg.get("topk_method") == "noaux_tc" or model_type == "nemotron_h",
         dense_layers=frozenset(dense_layers),
-        q_lora_rank=cfg.get("q_lora_rank"),
+        q_lora_rank=q_lora,
         kv_lora_rank=kv_lora,
         qk_rope_head_dim=rope,
         qk_nope_head_dim=nope,
         v_head_dim=v_dim,
-        layer_attention=layer_attention,
-        vision_params=_vision_params(config, hidden),
-        torch_dtype=_get(cfg, "torch_dtype", "dtype"),
+        layer_attention=per_layer,
+        recurrent=recurrent,
+        recurrent_layers=frozenset(recurrent_layers),
+        mlp_free_layers=frozenset(i for i, c in enumerate(pattern) if c in "M*") if pattern else frozenset(),
+        mtp_layers=mtp_layers,
+        mtp_dedicated_embeddings=model_type in ("deepseek_v3", "deepseek_v32", "kimi_k2")
+        or bool(cfg.get("mtp_use_dedicated_embeddings")),
+        index_heads=count(cfg, "index_n_heads", hi=MAX_HEADS) if model_type == "deepseek_v32" else 0,
+        index_head_dim=count(cfg, "index_head_dim", hi=MAX_HEAD_DIM) if model_type == "deepseek_v32" else 0,
+        vision_params=vision_params(config, hidden, notes),
+        torch_dtype=str(first(cfg, "torch_dtype", "dtype"))[:32] if first(cfg, "torch_dtype", "dtype") else None,
         notes=tuple(notes),
+        assumed_fields=tuple(assumed) if model_type not in KNOWN_TYPES else (),
     )
-
-
-def _layer_attention(cfg: dict[str, Any], model_type: str, layers: int, mla: bool) -> tuple[LayerAttention, ...]:
-    if mla:
-        return tuple(LayerAttention("mla") for _ in range(layers))
-    window = cfg.get("sliding_window")
-    layer_types = cfg.get("layer_types")
-    if isinstance(layer_types, list) and len(layer_types) == layers and window:
-        return tuple(
-            LayerAttention("sliding", int(window)) if "sliding" in str(t) else LayerAttention("full")
-            for t in layer_types
-        )
-    if window and cfg.get("use_sliding_window") is not False:
-        if model_type == "gemma2":
-            # Gemma 2 alternates local (sliding) and global layers, starting with a local one.
-            return tuple(
-                LayerAttention("sliding", int(window)) if i % 2 == 0 else LayerAttention("full") for i in range(layers)
-            )
-        if model_type in ("gemma3", "gemma3_text"):
-            pattern = int(cfg.get("sliding_window_pattern") or 6)
-            return tuple(
-                LayerAttention("full") if (i + 1) % pattern == 0 else LayerAttention("sliding", int(window))
-                for i in range(layers)
-            )
-        if model_type in ("mistral", "mixtral") and window < (cfg.get("max_position_embeddings") or 0):
-            return tuple(LayerAttention("sliding", int(window)) for _ in range(layers))
-        if model_type in ("qwen2", "qwen2_moe") and cfg.get("use_sliding_window"):
-            first_full = int(cfg.get("max_window_layers") or layers)
-            return tuple(
-                LayerAttention("full") if i < first_full else LayerAttention("sliding", int(window))
-                for i in range(layers)
-            )
-    return tuple(LayerAttention("full") for _ in range(layers))
-
-
-def _vision_params(config: dict[str, Any], text_hidden: int) -> int:
-    """Parameters of a ViT-style vision tower plus its projector, from vision_config (SigLIP/CLIP layout)."""
-    vision = config.get("vision_config")
-    if not isinstance(vision, dict):
-        return 0
-    h = vision.get("hidden_size")
-    inter = vision.get("intermediate_size")
-    n = vision.get("num_hidden_layers")
-    patch = vision.get("patch_size")
-    image = vision.get("image_size")
-    if not all(isinstance(v, int) and v > 0 for v in (h, inter, n, patch, image)):
-        return 0
-    channels = vision.get("num_channels", 3)
-    per_layer = 4 * (h * h + h) + (h * inter + inter) + (inter * h + h) + 2 * 2 * h
-    embeddings = channels * patch * patch * h + h + (image // patch) ** 2 * h
-    post_norm = 2 * h
-    # Gemma 3 projector: one matrix vision hidden -> text hidden plus an RMSNorm of the vision width.
-    projector = h * text_hidden + h
-    return n * per_layer + embeddings + post_norm + projector
-
-
-def _inventory(a: Architecture) -> list[Tensor]:
-    """Every weight tensor of the language model, with llama.cpp class names."""
-    h = a.hidden_size
-    out: list[Tensor] = [Tensor("token_embd", None, a.vocab_size, h)]
-    for i in range(a.num_layers):
-        out.extend(_attention_tensors(a, i))
-        out.extend(_mlp_tensors(a, i))
-        out.append(Tensor("norm", i, 1, h * a.norms_per_layer * (2 if a.norm_has_bias else 1)))
-    out.append(Tensor("norm", None, 1, h))  # final norm
-    if not a.tied_embeddings:
-        out.append(Tensor("output", None, a.vocab_size, h))
-    return out
-
-
-def _attention_tensors(a: Architecture, i: int) -> list[Tensor]:
-    h = a.hidden_size
-    t: list[Tensor] = []
-    if a.is_mla:
-        qk_dim = a.qk_nope_head_dim + a.qk_rope_head_dim
-        if a.q_lora_rank:
-            t.append(Tensor("attn_q_a", i, a.q_lora_rank, h))
-            t.append(Tensor("norm", i, 1, a.q_lora_rank))
-            t.append(Tensor("attn_q_b", i, a.num_heads * qk_dim, a.q_lora_rank))
-        else:
-            t.append(Tensor("attn_q", i, a.num_heads * qk_dim, h))
-        t.append(Tensor("attn_kv_a_mqa", i, a.kv_lora_rank + a.qk_rope_head_dim, h))
-        t.append(Tensor("norm", i, 1, a.kv_lora_rank))
-        t.append(Tensor("attn_kv_b", i, a.num_heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank))
-        t.append(Tensor("attn_output", i, h, a.num_heads * a.v_head_dim))
-        return t
-    q_dim = a.num_heads * a.head_dim
-    kv_dim = a.num_kv_heads * a.head_dim
-    t.append(Tensor("attn_q", i, q_dim, h))
-    t.append(Tensor("attn_k", i, kv_dim, h))
-    t.append(Tensor("attn_v", i, kv_dim, h))
-    t.append(Tensor("attn_output", i, h, q_dim))
-    if a.qkv_bias:
-        t.append(Tensor("bias", i, 1, q_dim + 2 * kv_dim))
-    if a.o_bias:
-        t.append(Tensor("bias", i, 1, h))
-    if a.qk_norm:
-        t.append(Tensor("norm", i, 1, 2 * a.head_dim))
-    if a.attention_sinks:
-        t.append(Tensor("bias", i, 1, a.num_heads))
-    return t
-
-
-def _mlp_tensors(a: Architecture, i: int) -> list[Tensor]:
-    h = a.hidden_size
-    if not a.is_moe_layer(i):
-        inter = a.intermediate_size
-        t = [Tensor("ffn_up", i, inter, h), Tensor("ffn_down", i, h, inter)]
-        if a.gated_mlp:
-            t.append(Tensor("ffn_gate", i, inter, h))
-        if a.mlp_bias:
-            t.append(Tensor("bias", i, 1, inter * (2 if a.gated_mlp else 1) + h))
-        return t
-    e, m = a.num_experts, a.moe_intermediate_size
-    t = [
-        Tensor("ffn_gate_inp", i, e, h),
-        Tensor("ffn_gate_exps", i, m, h, count=e, expert=True),
-        Tensor("ffn_up_exps", i, m, h, count=e, expert=True),
-        Tensor("ffn_down_exps", i, h, m, count=e, expert=True),
-    ]
-    if a.router_bias:
-        t.append(Tensor("bias", i, 1, e))
-    if a.score_correction_bias:
-        t.append(Tensor("bias", i, 1, e))
-    if a.expert_bias:
-        t.append(Tensor("bias", i, 2 * m + h, 1, count=e, expert=True))
-    if a.num_shared_experts:
-        s = a.shared_expert_intermediate_size * a.num_shared_experts
-        t += [Tensor("ffn_gate_shexp", i, s, h), Tensor("ffn_up_shexp", i, s, h), Tensor("ffn_down_shexp", i, h, s)]
-        if a.shared_expert_gate:
-            t.append(Tensor("ffn_gate_inp_shexp", i, 1, h))
-    return t

@@ -17,7 +17,8 @@ from agent_tools.gguf_file import GgufInfo
 from agent_tools.plan import Plan, make_plan
 from agent_tools.resolve import catalog_architecture
 from agent_tools.results import Breakdown, Fit, ModelInfo, PrecisionInfo, RuntimeDetail, Speed
-from agent_tools.units import GB, MAX_NAME_CHARS, GiB, fmt_bytes
+from agent_tools.training import MasterWeights, TrainingStack
+from agent_tools.units import GB, MAX_NAME_CHARS, MAX_PARAMS_B, GiB, fmt_bytes
 
 __all__ = [
     "NOTE_FOR",
@@ -42,6 +43,7 @@ LORA_TARGETS: tuple[LoraTarget, ...] = ("q", "k", "v", "o", "gate", "up", "down"
 MAX_CONTEXT = 10_000_000
 MAX_BATCH = 100_000
 
+
 class EstimateRequest(BaseModel):
     """What to size. Give exactly one of `model`, `config` or `params_b`."""
 
@@ -54,7 +56,8 @@ class EstimateRequest(BaseModel):
     ] = None
     config: Annotated[dict[str, Any] | None, Field(description="a Hugging Face config.json object")] = None
     params_b: Annotated[
-        float | None, Field(gt=0, le=100_000, description="parameter count in billions (no config at hand)")
+        float | None,
+        Field(gt=0, le=MAX_PARAMS_B, description="parameter count in billions, up to 2,000 (no config at hand)"),
     ] = None
     precision: Annotated[str, Field(description="weight format: bf16, fp16, fp8, int8, q4_k_m, awq_int4, ...")] = "bf16"
     kv_cache_precision: Annotated[
@@ -92,8 +95,35 @@ class EstimateRequest(BaseModel):
     ] = None
     # training
     optimizer: Annotated[
-        Optimizer, Field(description="training: adamw (mixed precision, 12 B/param), adamw_8bit (6), sgd (8)")
+        Optimizer,
+        Field(description="training: adamw (two fp32 moments, 8 B/param), adamw_8bit (bitsandbytes, 2), sgd (4)"),
     ] = "adamw"
+    master_weights: Annotated[
+        MasterWeights,
+        Field(
+            description="full fine-tuning precision: optimizer (bf16 weights and gradients, fp32 master copy in the "
+            "optimizer: 16 B/param, DeepSpeed/Megatron), fp32_params (fp32 weights under bf16 autocast, torch AMP: "
+            "16 B/param plus bf16 weight copies during the forward pass), none (pure bf16: 8 B/param)"
+        ),
+    ] = "optimizer"
+    stack: Annotated[
+        TrainingStack,
+        Field(
+            description="training software: hf (transformers >= 4.46 + PEFT: fp32 loss over bf16 logits for every "
+            "position, 12 B per token x vocabulary entry), hf_legacy (2024 transformers), unsloth (fused "
+            "cross-entropy, no logits stored; checkpoints offloaded to CPU RAM)"
+        ),
+    ] = "hf"
+    checkpoint_offload: Annotated[
+        bool | None,
+        Field(
+            description="training: keep checkpointed layer inputs in CPU RAM (Unsloth's "
+            "use_gradient_checkpointing='unsloth'); default: on with stack=unsloth"
+        ),
+    ] = None
+    gradient_accumulation_steps: Annotated[
+        int, Field(ge=1, le=4096, description="training: micro-batches per step; >1 keeps gradients alive")
+    ] = 1
     lora_rank: Annotated[int, Field(gt=0, le=4096, description="LoRA/QLoRA adapter rank r")] = 16
     lora_targets: list[LoraTarget] = Field(
         default_factory=lambda: list(LORA_TARGETS),
@@ -109,6 +139,13 @@ class EstimateRequest(BaseModel):
         int, Field(ge=0, le=3, description="DeepSpeed ZeRO stage across num_gpus: 1 optimizer, 2 +grads, 3 +weights")
     ] = 0
     # runtime knobs
+    cpu_memory: Annotated[
+        str | None,
+        Field(
+            description="system RAM for offloaded layers or a CPU-only run (no gpu): e.g. 'DDR5-6000 dual channel', "
+            "'DDR4-3200', 'Raspberry Pi 5', 'EPYC Genoa'; with vram_gb as the RAM the model may use. Default DDR5-5600"
+        ),
+    ] = None
     reserve_gb: Annotated[
         float | None,
         Field(ge=0, le=1024, description="GiB per GPU kept free for a desktop, display or other programs (default 0)"),
@@ -239,6 +276,9 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
             )
         else:
             result_speed = None
+    if result_speed is not None and detail.max_concurrency and detail.max_concurrency >= 1:
+        served = speed.serving_throughput(plan, context, int(detail.max_concurrency), kv_seq)
+        result_speed.serving_tokens_per_s = served[0] if served else None
     detail.launch_flags = runtime.launch_flags(plan, detail)
     assumptions += explain.assumptions(plan)
     return EstimateResult(

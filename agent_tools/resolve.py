@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from agent_tools import catalog
 from agent_tools.architecture import Architecture, parse_config, text_config
+from agent_tools.errors import UnknownNameError
 from agent_tools.runtimes import Runtime, behaviour
-from agent_tools.schemas import FormatEntry, GpuEntry, KvFormatEntry, ModelEntry
+from agent_tools.schemas import CpuMemoryEntry, FormatEntry, GpuEntry, KvFormatEntry, ModelEntry
 from agent_tools.units import MAX_NAME_CHARS, GiB
 from agent_tools.weights import WeightBreakdown, weight_breakdown
 
@@ -36,6 +37,8 @@ class Subject:
     exact_params: int | None = None
     file_format: str | None = None
     from_catalog: bool = False
+    # Where a name outside the catalog was resolved: "huggingface.co/<repo>@<commit>", a local config.json or GGUF path
+    resolved_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,25 +75,62 @@ def _catalog_weights(model_id: str, format_id: str) -> WeightBreakdown:
 
 
 def weights(subject: Subject, fmt: FormatEntry) -> WeightBreakdown:
-    if subject.exact_weights is not None:
+    # A Hub/local checkpoint's exact bytes hold for the format it is stored in; asked for another known format, the
+    # weights are that format's recipe over the architecture.
+    stored = (subject.file_format or "").lower()
+    stored_elsewhere = subject.resolved_from is not None and stored in known_precisions() and stored != fmt.id
+    if subject.exact_weights is not None and not stored_elsewhere:
         return subject.exact_weights
     if subject.from_catalog:
         return _catalog_weights(subject.id, fmt.id)
     return weight_breakdown(subject.arch, fmt, catalog.formats_file())
 
 
+def _stand_in_note(name: str, entry: ModelEntry) -> str | None:
+    """Say so when the catalog entry that answers is not the repo or name the user typed: a base repo answered by
+    its instruct sibling, or a name read with a suffix added or dropped."""
+    typed = catalog.normalize(name)
+    own = (entry.id, entry.id.split("/")[-1], entry.name)
+    if typed in {catalog.normalize(n) for n in own}:
+        return None
+    if "/" in name or not catalog.is_catalog_name(name):
+        return (
+            f"{name} is sized as the catalog's {entry.id} ({entry.name}): the same architecture, so the same memory; "
+            "pass its config.json as config= if it differs"
+        )
+    return None
+
+
 def subject(req: EstimateRequest) -> Subject:
     if req.model is not None:
-        entry = catalog.resolve_model(req.model)
+        try:
+            entry = catalog.resolve_model(req.model)
+        except UnknownNameError:
+            # Catalog first; then a local config.json / model folder / GGUF path; then the Hugging Face Hub.
+            found = outside_catalog_subject(req.model)
+            if found is None:
+                raise
+            return found
         arch = catalog_architecture(entry.id)
         published = entry.params_published.total if entry.params_published else None
+        stand_in = _stand_in_note(req.model, entry)
         return Subject(
-            entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings, from_catalog=True
-        )
+            entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings,
+            (stand_in,) if stand_in else (), from_catalog=True,
+            resolved_from=f"catalog entry {entry.id} (for {req.model!r})" if stand_in else None,
+        )  # fmt: skip
     if req.config is not None:
+        from agent_tools.hub import declared_quantization
+
         arch = parse_config(req.config)
         name = str(req.config.get("_name_or_path") or req.config.get("model_type") or "custom config")
-        return Subject(name, name, arch, None, "config.json (given)", arch.max_position_embeddings, arch.notes)
+        # A pre-quantized checkpoint's config declares how it is stored: size it so unless a precision is asked.
+        quant = declared_quantization(req.config)
+        notes = (*arch.notes, f"config.json declares {quant.description}") if quant else arch.notes
+        return Subject(
+            name, name, arch, None, "config.json (given)", arch.max_position_embeddings, notes,
+            file_format=quant.format_id if quant else None,
+        )  # fmt: skip
     if req.gguf is not None:
         info = req.gguf
         arch = parse_config(info.config)
@@ -113,6 +153,70 @@ def subject(req: EstimateRequest) -> Subject:
         )
     assert req.params_b is not None
     return params_only_subject(req.params_b)
+
+
+def outside_catalog_subject(name: str) -> Subject | None:
+    """A model the catalog does not hold: a local path, or a Hub repo id ("org/name", "org/name@revision",
+    "org/name-GGUF:Q4_K_M"). None when the name is neither, so the caller keeps the catalog's did-you-mean."""
+    from pathlib import Path
+
+    from agent_tools import hub
+
+    path = Path(name).expanduser() if len(name) <= 1024 and ("/" in name or name.endswith((".json", ".gguf"))) else None
+    if path is not None and path.exists():
+        return _local_subject(path)
+    repo, _, revision = name.partition("@")
+    repo, _, quant = repo.partition(":")
+    if not hub.looks_like_repo_id(repo):
+        return None
+    model = hub.resolve_repo(
+        repo, revision=revision or None, gguf_file=quant or None, candidates=[m.id for m in catalog.list_models()]
+    )
+    where = f"huggingface.co/{model.repo_id}@{model.revision[:12]}"
+    notes = [f"{model.repo_id} is not in the catalog: read from {where} ({model.params_source})", *model.notes]
+    if model.quantization is not None:
+        notes.append(f"stored as {model.quantization.description}")
+    exact = hub.weight_breakdown_of(model)
+    return Subject(
+        model.repo_id, model.repo_id, model.arch, None, where, model.arch.max_position_embeddings, tuple(notes),
+        exact, model.params, model.format_id, resolved_from=where,
+    )  # fmt: skip
+
+
+def _local_subject(path: Any) -> Subject:
+    import json
+
+    from agent_tools.errors import ConfigError
+    from agent_tools.gguf_file import read_gguf
+
+    if path.is_file() and path.suffix == ".gguf":
+        info = read_gguf(path)
+        arch = parse_config(info.config)
+        t = info.tensors
+        exact = WeightBreakdown(
+            t.total_bytes, dict(t.bytes_by_type), t.token_embd_bytes, t.output_bytes, t.expert_bytes
+        )
+        note = f"weights: exact tensor sizes read from {path} ({t.tensor_count} tensors)"
+        return Subject(
+            info.name, info.name, arch, t.params, str(path), arch.max_position_embeddings, (note,), exact, t.params,
+            (info.file_type or "").lower() or None, resolved_from=str(path),
+        )  # fmt: skip
+    config_path = path / "config.json" if path.is_dir() else path
+    try:
+        if config_path.stat().st_size > (32 << 20):
+            raise ConfigError(f"{config_path} is larger than 32 MiB; not a config.json", value=str(config_path))
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        raise ConfigError(f"{config_path}: not a readable config.json ({str(e)[:120]})", value=str(path)) from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{config_path}: config.json must be a JSON object", value=str(path))
+    arch = parse_config(config)
+    name = str(config.get("_name_or_path") or path.name)[:200]
+    note = f"read from the local file {config_path}"
+    return Subject(
+        name, name, arch, None, str(config_path), arch.max_position_embeddings, (note, *arch.notes),
+        resolved_from=str(config_path),
+    )  # fmt: skip
 
 
 @cache
@@ -277,6 +381,11 @@ def gpu_entry(name: str) -> GpuEntry:
     return catalog.resolve_gpu(name)
 
 
+def cpu_memory(name: str | None) -> CpuMemoryEntry:
+    """The system RAM offloaded layers (or a CPU-only run) stream from: the named row, else the documented default."""
+    return catalog.resolve_cpu_memory(name or str(catalog.defaults()["default_cpu_memory"]["id"]))
+
+
 def unified_memory_default() -> tuple[float, str]:
     """GPU share of unified memory assumed where no working set was measured, and why."""
     row = catalog.defaults()["unified_memory_gpu_share"]
@@ -292,12 +401,16 @@ def device(req: EstimateRequest, assumptions: list[str]) -> Device | None:
         fraction = entry.gpu_usable_fraction
         if fraction is None and entry.memory_basis == "unified_ram":
             fraction, why = unified_memory_default()
-            assumptions.append(f"{entry.name}: no measured GPU share of unified memory; assumed {why}")
+            assumptions.append(f"{entry.name}: no measured GPU share of its unified memory; assumed {why}")
         memory_bytes = int(entry.memory_bytes * (fraction or 1.0))
     if req.vram_gb is not None:
         memory_bytes = int(req.vram_gb * GiB)
-    if entry is None and memory_bytes is None and req.bandwidth_gb_s is None:
+    ram = catalog.resolve_cpu_memory(req.cpu_memory) if req.cpu_memory and entry is None else None
+    if entry is None and memory_bytes is None and req.bandwidth_gb_s is None and ram is None:
         return None
+    if ram is not None:  # CPU-only: vram_gb is the RAM the model may use, the bandwidth is the RAM's
+        name = f"CPU with {ram.name}" + (f", {req.vram_gb:g} GiB" if req.vram_gb is not None else "")
+        return Device(name, memory_bytes, req.bandwidth_gb_s or ram.bandwidth_gb_s, None, None)
     name = entry.name if entry else f"{req.vram_gb:g} GiB GPU" if req.vram_gb is not None else "device"
     bandwidth = entry.bandwidth_gb_s if entry else req.bandwidth_gb_s
     tflops = entry.fp16_tflops if entry else None

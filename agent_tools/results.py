@@ -45,6 +45,20 @@ class Speed(BaseModel):
     bytes_read_per_token: int
     efficiency: float
     source: str
+    decode_tokens_per_s_low: float | None = Field(
+        default=None, description="low end of the range: 10th percentile of measured/predicted on held-out rows"
+    )
+    decode_tokens_per_s_high: float | None = Field(default=None, description="high end of the range (90th percentile)")
+    fixed_time_share: float | None = Field(
+        default=None, description="share of the step spent in fixed per-token and per-layer costs, not bytes"
+    )
+    memory_class: str | None = Field(default=None, description="hbm | gddr | unified: picks the efficiency")
+    split: str | None = Field(default=None, description="none | layers (pipeline) | tensor (tensor parallel)")
+    serving_tokens_per_s: float | None = Field(
+        default=None,
+        description="serving runtimes: decode tokens/s of all sequences together with the KV pool full "
+        "(runtime_detail.max_concurrency sequences of this context)",
+    )
 
 
 class RuntimeDetail(BaseModel):
@@ -65,6 +79,12 @@ class RuntimeDetail(BaseModel):
 class ModelInfo(BaseModel):
     id: str
     name: str
+    requested: str | None = Field(default=None, description="the model name as the request gave it")
+    resolved_from: str | None = Field(
+        default=None,
+        description="set when what was sized is not literally what was named: the catalog stand-in, the Hub repo "
+        "(and revision), or the local file it was read from",
+    )
     params_total: int
     params_active: int
     params_published: int | None = None

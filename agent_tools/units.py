@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 GB = 10**9
 GiB = 2**30
 MiB = 2**20
@@ -24,10 +26,17 @@ def parse_tokens(text: str) -> int:
         mult, s = 1024, s[:-1]
     elif s.endswith("m"):
         mult, s = 1024 * 1024, s[:-1]
-    value = float(s)
-    if value <= 0 or value != value:
-        raise ValueError(f"must be a positive number of tokens (got {text!r})")
+    try:
+        value = float(s)
+    except ValueError:
+        raise ValueError(f"must be a number of tokens such as 4096, 8k or 32k (got {text!r})") from None
+    if not math.isfinite(value) or value <= 0 or value * mult > 2**40:
+        raise ValueError(f"must be a positive, finite number of tokens (got {text!r})")
     return int(value * mult)
 
 # The longest model, GPU, format or runtime name a request may carry (real ones are under 80 characters).
 MAX_NAME_CHARS = 200
+
+# A bare parameter count is sized by stretching a catalog shape's layer count, so the work grows with it: 2,000B
+# (about 5x the largest dense open model) keeps one estimate well under a second.
+MAX_PARAMS_B = 2000

@@ -8,10 +8,13 @@ from fractions import Fraction
 from agent_tools.architecture import Architecture, Tensor
 from agent_tools.schemas import FormatEntry, FormatsFile, RecipeRule
 
-# Tensors llama-quantize never quantizes: 1-D tensors and the MoE router (llama-quant.cpp).
-_KEEP_F32 = {"norm", "bias", "ffn_gate_inp", "ffn_gate_inp_shexp"}
-# Tensors the HF quantizers (GPTQ, AWQ, bitsandbytes, FP8) leave at 16 bit.
-_KEEP_16_LINEAR = {"token_embd", "output", "norm", "bias", "ffn_gate_inp", "ffn_gate_inp_shexp"}
+# Tensors llama-quantize never quantizes: 1-D tensors, the MoE router and Mamba's small 2-D tensors (llama-quant.cpp:
+# "do not quantize Mamba's small yet 2D weights": ssm_conv1d, ssm_x, ssm_dt; A is stored F32).
+_KEEP_F32 = {"norm", "bias", "ffn_gate_inp", "ffn_gate_inp_shexp", "ssm_conv1d", "ssm_x", "ssm_dt", "ssm_a"}
+# Tensors the HF quantizers (GPTQ, AWQ, bitsandbytes, FP8) leave at 16 bit (non-Linear modules are never converted).
+_KEEP_16_LINEAR = {
+    "token_embd", "output", "norm", "bias", "ffn_gate_inp", "ffn_gate_inp_shexp", "ssm_conv1d", "ssm_a",
+}  # fmt: skip
 _EXPERT_CLASSES = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"}
 
 

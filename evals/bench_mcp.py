@@ -40,6 +40,7 @@ from mcp.client.stdio import stdio_client
 REPO = Path(__file__).resolve().parent.parent
 SERVER = REPO / "server.py"
 TOOLS = ("estimate_memory", "recommend_model", "compare_precision", "search_knowledge")
+HANG_SECONDS = 1.0  # a call slower than this counts as a hang
 
 # Realistic calls, cycled through by `latency` and `load` and used as the starting point of fuzz cases.
 REALISTIC: dict[str, list[dict[str, Any]]] = {
@@ -305,6 +306,9 @@ class FuzzStats:
     transport_failures: int = 0
     timings: list[float] = field(default_factory=list)
     slowest: list[tuple[float, str]] = field(default_factory=list)
+    hangs: list[str] = field(default_factory=list)  # calls over HANG_SECONDS
+    nonsense: list[str] = field(default_factory=list)  # successes holding negative/zero/NaN figures
+    rss_kb: tuple[int | None, int | None] = (None, None)
 
 
 def _types(prop: dict[str, Any]) -> set[str]:
@@ -423,6 +427,82 @@ def _hostile_config(rng: random.Random) -> dict[str, Any]:
     return base
 
 
+_LAYERS_1E9 = {
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "max_position_embeddings": 8192,
+    "num_hidden_layers": 10**9,
+}
+# The probe's findings, replayed before the random cases (issue: hardening). None may crash, hang or succeed with
+# a negative, zero or NaN result.
+PROBE_CASES: dict[str, list[dict[str, Any]]] = {
+    "estimate_memory": [
+        {"model": "llama3.1 8b", "gpu": "1" + " " * 150_000},
+        {"config": _LAYERS_1E9},
+        {"config": {"model_type": "llava", "text_config": _LAYERS_1E9}},
+        {"config": {**_LAYERS_1E9, "num_hidden_layers": 10**5}},
+        {"config": {**_LAYERS_1E9, "num_hidden_layers": 32, "intermediate_size": -14336}},
+        {"config": {**_LAYERS_1E9, "num_hidden_layers": 32, "head_dim": -128}},
+        {"config": {**_LAYERS_1E9, "num_hidden_layers": 32, "num_key_value_heads": -8}},
+        {"config": {**_LAYERS_1E9, "num_hidden_layers": 32, "num_attention_heads": 100_000}},
+        {"config": {**_LAYERS_1E9, "num_hidden_layers": 32, "max_position_embeddings": -1}},
+        {"config": {**_LAYERS_1E9, "num_hidden_layers": 32, "max_position_embeddings": "8192"}},
+        {"config": {**_LAYERS_1E9, "num_hidden_layers": 32, "max_position_embeddings": [8192]}},
+        {"config": {**_LAYERS_1E9, "num_hidden_layers": 32, "head_dim": 1e999}},
+        {"model": "llama3.1 8b", "context_length": "8"},
+    ],
+    "recommend_model": [{"gpu": "1" + " " * 150_000}, {"gpu": "RTX 4090", "context_length": "8192"}],
+    "compare_precision": [{"params_b": 99999}, {"model": "llama3.1 8b", "gpu": " " * 50_000 + "1"}],
+    "search_knowledge": [{"query": "kv cache " * 5000}, {"query": ""}],
+}
+
+
+def _nonsense_numbers(data: Any, path: str = "") -> list[str]:
+    """Negative, NaN or infinite numbers anywhere in a result, and zero totals: what a success must never hold."""
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += _nonsense_numbers(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found += _nonsense_numbers(value, f"{path}[{i}]")
+    elif isinstance(data, (int, float)) and not isinstance(data, bool):
+        allowed_negative = ("headroom", "worst", "delta", "ppl", "score", "rank")
+        if (
+            data != data
+            or data in (math.inf, -math.inf)
+            or (data < 0 and not any(word in path for word in allowed_negative))
+        ):
+            found.append(f"{path}={data}")
+        elif data == 0 and path.endswith(("total_bytes", "params_total", "weights_bytes")):
+            found.append(f"{path}=0")
+    return found
+
+
+def _server_rss_kb() -> int | None:
+    """Resident memory of this process's newest python child (the stdio server), from /proc."""
+    me, best = os.getpid(), None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[1]) == me:
+                best = max(best or 0, int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    if best is None:
+        return None
+    for line in Path(f"/proc/{best}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
 def make_case(tool: str, schema: dict[str, Any], rng: random.Random) -> Case:
     properties: dict[str, dict[str, Any]] = schema["properties"]
     arguments = dict(rng.choice(REALISTIC[tool])) if rng.random() < 0.8 else {}
@@ -460,8 +540,10 @@ async def _fuzz_tool(tool: str, cases: int, seed: int, errlog: Any) -> FuzzStats
     try:
         schema = next(t for t in (await client.list_tools()).tools if t.name == tool).input_schema
         await client.call_tool(tool, REALISTIC[tool][0])  # warm-up (loads the query encoder for search)
-        for _ in range(cases):
-            case = make_case(tool, schema, rng)
+        rss_start = _server_rss_kb()
+        probe = [Case(arguments, None) for arguments in PROBE_CASES.get(tool, [])]
+        for i in range(cases):
+            case = probe[i] if i < len(probe) else make_case(tool, schema, rng)
             stats.cases += 1
             t0 = time.perf_counter()
             try:
@@ -477,6 +559,12 @@ async def _fuzz_tool(tool: str, cases: int, seed: int, errlog: Any) -> FuzzStats
                 client = await client_cm.__aenter__()
                 continue
             elapsed = time.perf_counter() - t0
+            if elapsed > HANG_SECONDS:
+                stats.hangs.append(f"{elapsed:.2f} s: {_describe(case.arguments)}")
+            if not result.is_error:
+                bad_numbers = _nonsense_numbers(result.structured_content or {})
+                if bad_numbers:
+                    stats.nonsense.append(f"{', '.join(bad_numbers[:3])}: {_describe(case.arguments)}")
             stats.timings.append(elapsed)
             stats.slowest.append((elapsed, _describe(case.arguments)))
             stats.slowest = sorted(stats.slowest, reverse=True)[:3]
@@ -494,6 +582,7 @@ async def _fuzz_tool(tool: str, cases: int, seed: int, errlog: Any) -> FuzzStats
         final = await client.call_tool(tool, REALISTIC[tool][0])
         if final.is_error:
             stats.transport_failures += 1
+        stats.rss_kb = (rss_start, _server_rss_kb())
     finally:
         await client_cm.__aexit__(None, None, None)
     return stats
@@ -519,6 +608,12 @@ async def run_fuzz(cases: int, seed: int, tools: list[str]) -> int:
             s = await _fuzz_tool(tool, cases, seed, errlog)
             wall = time.perf_counter() - started
             bad = len(s.accepted_invalid) + len(s.crashes) + len(s.protocol_errors) + s.transport_failures
+            bad += len(s.hangs) + len(s.nonsense)
+            start_kb, end_kb = s.rss_kb
+            growth_mb = (end_kb - start_kb) / 1024 if start_kb and end_kb else None
+            if growth_mb is not None and growth_mb > 50:
+                bad += 1
+                details.append(f"{tool}: server RSS grew {growth_mb:.0f} MB over the run (limit 50 MB)")
             problems += bad
             died += s.transport_failures
             print(
@@ -528,6 +623,12 @@ async def run_fuzz(cases: int, seed: int, tools: list[str]) -> int:
             )
             for elapsed, described in s.slowest[:1]:
                 details.append(f"{tool}: slowest call {elapsed:.2f} s: {described}")
+            details.append(
+                f"{tool}: hangs over {HANG_SECONDS:g} s: {len(s.hangs)}; nonsense successes: {len(s.nonsense)}; "
+                f"server RSS {s.rss_kb[0]} -> {s.rss_kb[1]} kB"
+            )
+            details += [f"{tool}: HANG {h}" for h in s.hangs[:5]]
+            details += [f"{tool}: NONSENSE SUCCESS {n}" for n in s.nonsense[:5]]
             for reason, arguments in s.accepted_invalid[:5]:
                 details.append(f"{tool}: ACCEPTED INVALID ({reason}): {_describe(arguments)}")
             for arguments in s.crashes[:5]:

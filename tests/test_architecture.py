@@ -135,3 +135,228 @@ def test_count_equals_transformers_meta_model(model_id: str) -> None:
     if expected is None:
         pytest.skip("model_type needs remote code; counted by the golden tests above")
     assert catalog_architecture(model_id).params_total == expected
+
+
+# --- Hybrid / linear-attention models: recurrent state instead of a growing KV cache --------------------------------
+
+# Qwen/Qwen3-Coder-Next config.json (qwen3_next, the Qwen3-Next-80B-A3B layout): fields as published.
+QWEN3_NEXT = {
+    "model_type": "qwen3_next",
+    "hidden_size": 2048,
+    "num_hidden_layers": 48,
+    "vocab_size": 151936,
+    "head_dim": 256,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 2,
+    "intermediate_size": 5120,
+    "num_experts": 512,
+    "num_experts_per_tok": 10,
+    "moe_intermediate_size": 512,
+    "shared_expert_intermediate_size": 512,
+    "linear_num_key_heads": 16,
+    "linear_key_head_dim": 128,
+    "linear_num_value_heads": 32,
+    "linear_value_head_dim": 128,
+    "linear_conv_kernel_dim": 4,
+    "full_attention_interval": 4,
+    "decoder_sparse_step": 1,
+    "tie_word_embeddings": False,
+}
+
+# ai21labs/AI21-Jamba-1.5-Mini config.json (same layout as Jamba-v0.1).
+JAMBA = {
+    "model_type": "jamba",
+    "attn_layer_offset": 4,
+    "attn_layer_period": 8,
+    "expert_layer_offset": 1,
+    "expert_layer_period": 2,
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "mamba_conv_bias": True,
+    "mamba_d_conv": 4,
+    "mamba_d_state": 16,
+    "mamba_dt_rank": 256,
+    "mamba_expand": 2,
+    "mamba_proj_bias": False,
+    "max_position_embeddings": 262144,
+    "num_attention_heads": 32,
+    "num_experts": 16,
+    "num_experts_per_tok": 2,
+    "num_hidden_layers": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 65536,
+    "tie_word_embeddings": False,
+}
+
+
+def test_qwen3_next_gated_deltanet_count_equals_the_published_tensor_total() -> None:
+    # Hugging Face's safetensors total for Qwen3-Coder-Next without the MTP module: 79,674,391,296 parameters,
+    # 3,874,929,408 active (10 routed + 1 shared expert of 512 per token).
+    a = parse_config(QWEN3_NEXT)
+    assert a.params_total == 79_674_391_296
+    assert a.params_active == 3_874_929_408
+
+
+def test_qwen3_next_caches_kv_only_in_every_fourth_layer_and_holds_a_fixed_state() -> None:
+    a = parse_config(QWEN3_NEXT)
+    layout = a.kv_layout
+    assert (layout.full_layers, layout.recurrent_layers) == (12, 36)
+    assert layout.full_values == 12 * 2 * 2 * 256
+    conv = (2 * 16 * 128 + 32 * 128) * (4 - 1)
+    delta_rule = 32 * 128 * 128
+    assert a.state_values_per_sequence == 36 * (conv + delta_rule)
+    assert a.kv_values_per_token(0) == 0 and a.kv_values_per_token(3) == 2 * 2 * 256
+
+
+def test_jamba_places_attention_at_offset_four_of_eight_and_experts_on_odd_layers() -> None:
+    a = parse_config(JAMBA)
+    attention = [i for i in range(32) if a.has_attention(i)]
+    assert attention == [4, 12, 20, 28]
+    assert sorted(i for i in range(32) if a.is_moe_layer(i)) == list(range(1, 32, 2))
+    # AI21 publishes 52B total / 12B active for this layout (Jamba paper, arXiv:2403.19887, Table 1 "52B, 12B active")
+    assert 51.0e9 < a.params_total < 52.5e9
+    assert 11.5e9 < a.params_active < 12.5e9
+    d_inner = 2 * 4096
+    assert a.state_values_per_sequence == 28 * (d_inner * 3 + d_inner * 16)
+
+
+def test_granite_hybrid_reads_layer_types_and_mamba2_state() -> None:
+    cfg = {
+        "model_type": "granitemoehybrid",
+        "hidden_size": 512,
+        "intermediate_size": 1024,
+        "layer_types": ["mamba", "mamba", "mamba", "attention"] * 2,
+        "mamba_d_conv": 4,
+        "mamba_d_head": 128,
+        "mamba_d_state": 128,
+        "mamba_expand": 2,
+        "mamba_n_groups": 1,
+        "mamba_n_heads": 8,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 8,
+        "num_experts_per_tok": 2,
+        "num_hidden_layers": 8,
+        "num_local_experts": 8,
+        "shared_intermediate_size": 512,
+        "tie_word_embeddings": True,
+        "vocab_size": 49152,
+    }
+    a = parse_config(cfg)
+    assert a.kv_layout.full_layers == 2 and a.kv_layout.recurrent_layers == 6
+    d_inner, conv = 8 * 128, 8 * 128 + 2 * 128
+    assert a.state_values_per_sequence == 6 * (conv * 3 + d_inner * 128)
+    assert a.shared_expert_intermediate_size == 512 and a.moe_intermediate_size == 1024
+
+
+def test_falcon_h1_runs_attention_and_mamba2_side_by_side_in_every_layer() -> None:
+    cfg = {
+        "model_type": "falcon_h1",
+        "hidden_size": 3072,
+        "intermediate_size": 12288,
+        "num_hidden_layers": 44,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 2,
+        "head_dim": 128,
+        "vocab_size": 130049,
+        "mamba_d_conv": 4,
+        "mamba_d_head": 128,
+        "mamba_d_ssm": 3072,
+        "mamba_d_state": 256,
+        "mamba_expand": 2,
+        "mamba_n_groups": 1,
+        "mamba_n_heads": 24,
+    }
+    a = parse_config(cfg)
+    assert a.kv_layout.full_layers == 44 and len(a.recurrent_layers) == 44
+    assert a.state_values_per_sequence == 44 * ((3072 + 2 * 256) * 3 + 3072 * 256)
+
+
+def test_unknown_model_type_is_sized_as_a_generic_decoder_with_every_assumption_named() -> None:
+    a = parse_config(
+        {
+            "model_type": "brandnew",
+            "hidden_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "vocab_size": 100,
+        }
+    )
+    note = " ".join(a.notes)
+    assert "brandnew" in note and "generic decoder" in note
+    for assumed in ("gated MLP", "two norms", "full attention", "num_key_value_heads", "head_dim", "intermediate_size"):
+        assert assumed in note
+    assert a.params_total > 0
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.30.0", "in_channels": 4},
+        {"model_type": "siglip_vision_model", "hidden_size": 1152, "num_hidden_layers": 27, "num_attention_heads": 16},
+        {"model_type": "whisper", "d_model": 1280, "encoder_layers": 32, "vocab_size": 51866},
+    ],
+)
+def test_a_config_that_is_not_an_llm_is_refused_as_such(config: dict) -> None:
+    with pytest.raises(ConfigError, match="not an LLM"):
+        parse_config(config)
+
+
+# --- Validation at the boundary ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("num_hidden_layers", 10**9, "num_hidden_layers' must be an integer from 1 to 1,024"),
+        ("num_hidden_layers", "8", "num_hidden_layers' must be an integer from 1 to 1,024 \\(got '8'\\)"),
+        ("num_hidden_layers", True, "num_hidden_layers"),
+        ("hidden_size", float("nan"), "hidden_size' must be an integer"),
+        ("hidden_size", float("inf"), "hidden_size"),
+        ("intermediate_size", -5, "intermediate_size' must be an integer from 1"),
+        ("head_dim", 1e999, "head_dim"),
+        ("num_key_value_heads", -8, "num_key_value_heads"),
+        ("num_key_value_heads", 7, "must divide num_attention_heads 32"),
+        ("max_position_embeddings", -1, "max_position_embeddings' must be an integer from 1 to 16,777,216"),
+        ("max_position_embeddings", [4096], "max_position_embeddings"),
+        ("vocab_size", 1 << 23, "vocab_size' must be an integer from 1 to 4,194,304"),
+        ("num_attention_heads", 100_000, "num_attention_heads"),
+    ],
+)
+def test_out_of_range_or_non_numeric_fields_are_refused_naming_the_field_and_range(
+    field: str, value: object, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**LLAMA_31_8B, field: value})
+
+
+def test_nested_text_config_is_validated_too() -> None:
+    with pytest.raises(ConfigError, match="num_hidden_layers"):
+        parse_config({"model_type": "llava", "text_config": {**LLAMA_31_8B, "num_hidden_layers": 10**9}})
+
+
+def test_hidden_not_divisible_by_heads_needs_an_explicit_head_dim() -> None:
+    with pytest.raises(ConfigError, match="not divisible by num_attention_heads 7"):
+        parse_config({**LLAMA_31_8B, "num_attention_heads": 7, "num_key_value_heads": 7})
+    assert (
+        parse_config({**LLAMA_31_8B, "num_attention_heads": 7, "num_key_value_heads": 7, "head_dim": 128}).head_dim
+        == 128
+    )
+
+
+def test_integral_floats_are_numbers_but_fractions_are_not() -> None:
+    assert parse_config({**LLAMA_31_8B, "num_hidden_layers": 32.0}).num_layers == 32
+    with pytest.raises(ConfigError, match="num_hidden_layers"):
+        parse_config({**LLAMA_31_8B, "num_hidden_layers": 32.5})
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"model_type": "clip", "text_config": {"hidden_size": 512, "num_hidden_layers": 12}, "vision_config": {}},
+        {"model_type": "t5", "d_model": 512, "num_layers": 6, "num_heads": 8, "vocab_size": 32128},
+        {"model_type": "custom", "is_encoder_decoder": True, "hidden_size": 64},
+    ],
+)
+def test_encoders_and_encoder_decoders_are_refused_with_the_reason(config: dict) -> None:
+    with pytest.raises(ConfigError, match=r"not an LLM: model_type '(clip|t5|custom)' is an encoder"):
+        parse_config(config)

@@ -44,6 +44,43 @@ def test_the_max_context_is_exactly_the_boundary():
 
 def test_verdicts_say_fits_tight_or_does_not_fit():
     profile = _plan(model="llama3.1 8b", runtime="llama.cpp").runtime.profile
-    assert fit.verdict(True, 10 * GiB, 20 * GiB, 1, "X", profile, 10 * GiB).startswith("fits: ")
-    assert fit.verdict(True, 20 * GiB, 20 * GiB + 100, 1, "X", profile, 100).startswith("fits, tight")
-    assert "per GPU" in fit.verdict(False, 30 * GiB, 20 * GiB, 2, "X", profile, -10 * GiB)
+    margin = profile.fit_margin_bytes
+    assert fit.verdict(10 * GiB, 20 * GiB, 1, "X", profile, margin).startswith("fits: ")
+    assert fit.verdict(20 * GiB, 20 * GiB + 100, 1, "X", profile, margin).startswith("fits, tight")
+    assert "per GPU" in fit.verdict(30 * GiB, 20 * GiB, 2, "X", profile, margin)
+    assert [fit.level(h, margin) for h in (-1, 0, margin - 1, margin)] == ["does_not_fit", "tight", "tight", "fits"]
+
+
+def test_deepseek_v3_fp8_needs_eight_h200s_not_eight_h100s_when_no_runtime_is_named():
+    from agent_tools.estimate import estimate_memory
+
+    h100 = estimate_memory(model="deepseek-ai/DeepSeek-V3", precision="fp8", gpu="H100 80GB", num_gpus=8)
+    assert h100.runtime == "vllm" and h100.runtime_assumed
+    assert h100.fit is not None and h100.fit.level == "does_not_fit"
+    assert any(a.startswith("runtime not given: sized for the vLLM profile") for a in h100.assumptions)
+    h200 = estimate_memory(model="deepseek-ai/DeepSeek-V3", precision="fp8", gpu="H200", num_gpus=8)
+    assert h200.fit is not None and h200.fit.level == "fits"
+
+
+def test_a_layer_split_is_judged_on_its_fullest_gpu():
+    from agent_tools.estimate import estimate_memory
+
+    r = estimate_memory(model="llama3.1 70b", precision="fp16", runtime="llama.cpp", gpu="RTX 3090", num_gpus=6)
+    even_share = (r.breakdown.weights_bytes + r.breakdown.kv_cache_bytes) / 6
+    assert r.per_gpu_bytes > even_share + r.breakdown.overhead_bytes / 6  # 14 of 80 layers + the output head
+    assert r.fit is not None and not r.fit.fits
+
+
+def test_metal_charges_no_cuda_context_and_keeps_a_small_margin_under_the_working_set():
+    plan = _plan(model="llama3.1 8b", precision="q4_k_m", runtime="llama.cpp", gpu="M3 Max 48GB")
+    assert plan.unified_memory and plan.runtime.overhead_bytes(plan) == 0
+    usable = fit.capacity(plan)
+    assert plan.gpu_memory is not None and usable == plan.gpu_memory - 256 * 2**20
+
+
+def test_a_desktop_reserve_comes_off_every_gpu():
+    plain, reserved = (
+        _plan(model="llama3.1 8b", gpu="RTX 4090"),
+        _plan(model="llama3.1 8b", gpu="RTX 4090", reserve_gb=1.5),
+    )
+    assert fit.capacity(plain) - fit.capacity(reserved) == int(1.5 * GiB)

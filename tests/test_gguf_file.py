@@ -90,3 +90,73 @@ def test_not_a_gguf_file_is_a_clear_error(tmp_path) -> None:
         read_gguf(bad)
     with pytest.raises(VramwiseError, match="not found"):
         read_gguf(tmp_path / "missing.gguf")
+
+
+def test_a_damaged_or_hostile_header_fails_with_one_clear_error() -> None:
+    """Random bytes after a valid magic and version: a GgufHeaderError or a parsed header, never anything else."""
+    import io
+    import struct
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from agent_tools.gguf_file import GgufHeaderError, parse_gguf_header
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        counts=st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+        body=st.binary(max_size=512),
+    )
+    def check(counts: tuple[int, int], body: bytes) -> None:
+        raw = b"GGUF" + struct.pack("<I", 3) + struct.pack("<QQ", *counts) + body
+        try:
+            header = parse_gguf_header(io.BytesIO(raw).read)
+        except GgufHeaderError as e:
+            assert str(e) and "\n" not in str(e)
+        else:
+            assert len(header.tensors) == counts[0]
+
+    check()
+
+
+def test_a_hybrid_gguf_caches_kv_only_in_its_attention_layers(tmp_path) -> None:
+    """llama.cpp marks recurrent layers with a 0 in the per-layer head_count_kv array and gives the SSM sizes."""
+    from agent_tools.architecture import parse_config
+    from evals.hub_cache import gguf_header
+
+    kv = [0, 0, 0, 4, 0, 0, 0, 4]
+    meta = {
+        "general.file_type": 15, "granitehybrid.block_count": 8, "granitehybrid.embedding_length": 512,
+        "granitehybrid.attention.head_count": 8, "granitehybrid.attention.head_count_kv": kv,
+        "granitehybrid.feed_forward_length": 1024, "granitehybrid.ssm.state_size": 128,
+        "granitehybrid.ssm.conv_kernel": 4, "granitehybrid.ssm.inner_size": 1024,
+        "granitehybrid.ssm.time_step_rank": 16, "granitehybrid.ssm.group_count": 1,
+    }  # fmt: skip
+    path = tmp_path / "hybrid.gguf"
+    gguf_header(path, "granitehybrid", meta, [("token_embd.weight", [512, 1000], "Q8_0")])
+    arch = parse_config(read_gguf(path).config)
+    assert arch.kv_layout.full_layers == 2 and arch.kv_layout.recurrent_layers == 6
+    assert arch.kv_values_per_token(3) == 2 * 4 * 64 and arch.kv_values_per_token(0) == 0
+    conv = 1024 + 2 * 128
+    assert arch.state_values_per_sequence == 6 * (conv * 3 + 1024 * 128)
+
+
+def test_a_qwen3_next_gguf_reads_its_linear_attention_sizes(tmp_path) -> None:
+    from agent_tools.architecture import parse_config
+    from evals.hub_cache import gguf_header
+
+    meta = {
+        "general.file_type": 15, "qwen3next.block_count": 8, "qwen3next.embedding_length": 2048,
+        "qwen3next.attention.head_count": 16, "qwen3next.attention.head_count_kv": 2,
+        "qwen3next.attention.key_length": 256, "qwen3next.feed_forward_length": 5120,
+        "qwen3next.expert_count": 512, "qwen3next.expert_used_count": 10,
+        "qwen3next.expert_feed_forward_length": 512, "qwen3next.full_attention_interval": 4,
+        "qwen3next.ssm.state_size": 128, "qwen3next.ssm.conv_kernel": 4, "qwen3next.ssm.inner_size": 4096,
+        "qwen3next.ssm.time_step_rank": 32, "qwen3next.ssm.group_count": 16,
+    }  # fmt: skip
+    path = tmp_path / "next.gguf"
+    gguf_header(path, "qwen3next", meta, [("token_embd.weight", [2048, 1000], "Q8_0")])
+    arch = parse_config(read_gguf(path).config)
+    assert (arch.kv_layout.full_layers, arch.kv_layout.recurrent_layers) == (2, 6)
+    assert arch.recurrent is not None and arch.recurrent.kind == "gated_deltanet"
+    assert arch.state_values_per_sequence == 6 * ((2 * 16 * 128 + 32 * 128) * 3 + 32 * 128 * 128)

@@ -55,18 +55,30 @@ def _emit_json(obj: Any) -> None:
         sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+MAX_CONFIG_BYTES = 4 * 2**20  # real config.json files are a few KiB; /dev/zero or a log file must not be read whole
+
+
 def _load_config(path: str) -> dict[str, Any]:
+    if not path.strip():
+        raise CliError("--config needs a path to a config.json file (or a folder holding one)")
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise CliError(f"cannot read config {str(p)!r}: {e.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CliError(f"{p}: larger than {MAX_CONFIG_BYTES // 2**20} MiB; a config.json is a few KiB")
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CliError(f"{p}: not UTF-8 text; a config.json is a JSON object") from None
     except json.JSONDecodeError as e:
         raise CliError(f"{p}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except RecursionError:
+        raise CliError(f"{p}: JSON nested too deeply to be a config.json") from None
     if not isinstance(data, dict):
         raise CliError(f"{p}: a config.json must be a JSON object")
     return data
@@ -80,10 +92,15 @@ def _add_sizing_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kv-precision", dest="kv_cache_precision", help="KV cache: fp16, bf16, fp8, q8_0, q4_0")
     p.add_argument("--context", "-c", dest="context_length", type=_tokens, default=4096, help="tokens (32k ok)")
     p.add_argument("--batch", "-b", dest="batch_size", type=_positive_int, default=1, help="concurrent sequences")
-    p.add_argument("--runtime", "-r", default="generic", help="generic | transformers | vllm | llama.cpp")
+    p.add_argument(
+        "--runtime", "-r", help="generic | transformers | vllm | llama.cpp (default: generic; vllm on several GPUs)"
+    )
     p.add_argument("--gpu", "-g", help="GPU name, e.g. 'RTX 4090', 'A100 80GB', 'M3 Max 64GB'")
     p.add_argument("--num-gpus", "-n", type=_positive_int, default=1)
     p.add_argument("--vram-gb", type=_positive_float, help="GPU memory in GiB when the GPU is not in the catalog")
+    p.add_argument("--bandwidth-gb-s", type=_positive_float, help="memory bandwidth (GB/s) of a GPU given by --vram-gb")
+    p.add_argument("--cpu-memory", help="system RAM for offload or CPU-only runs, e.g. 'DDR5-6000', 'Raspberry Pi 5'")
+    p.add_argument("--reserve-gb", type=float, help="GiB per GPU kept for the desktop/display or other programs")
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -100,10 +117,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             "gpu",
             "num_gpus",
             "vram_gb",
+            "bandwidth_gb_s",
+            "cpu_memory",
+            "reserve_gb",
             "mode",
             "optimizer",
             "lora_rank",
             "zero_stage",
+            "stack",
+            "master_weights",
+            "gradient_accumulation_steps",
             "gpu_layers",
             "gpu_memory_utilization",
         )
@@ -111,10 +134,12 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     }
     if args.no_gradient_checkpointing:
         fields["gradient_checkpointing"] = False
+    if args.offload_checkpoints:
+        fields["checkpoint_offload"] = True
     sources = [s for s in (args.model, args.config, args.params_b) if s is not None]
     if len(sources) != 1:
         raise CliError("give a MODEL (name, HF id or .gguf file), --config PATH or --params-b N (exactly one)")
-    if args.config:
+    if args.config is not None:
         fields["config"] = _load_config(args.config)
     elif args.params_b is not None:
         fields["params_b"] = args.params_b
@@ -203,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-rank", type=_positive_int)
     p.add_argument("--zero", dest="zero_stage", type=int, choices=[0, 1, 2, 3])
     p.add_argument("--no-gradient-checkpointing", action="store_true")
+    p.add_argument("--offload-checkpoints", action="store_true", help="training: layer inputs in CPU RAM (Unsloth)")
+    p.add_argument("--stack", choices=["hf", "hf_legacy", "unsloth"], help="training software (default hf)")
+    p.add_argument(
+        "--master-weights",
+        choices=["optimizer", "fp32_params", "none"],
+        help="full fine-tuning: fp32 master in the optimizer (default), fp32 params + autocast, or pure bf16",
+    )
+    p.add_argument("--grad-accum", dest="gradient_accumulation_steps", type=_positive_int)
     p.add_argument("--gpu-layers", type=int, help="llama.cpp: layers on the GPU (partial offload)")
     p.add_argument("--gpu-memory-utilization", type=_positive_float, help="vLLM (default 0.9)")
     p.add_argument("--json", action="store_true", help="machine-readable result")
@@ -311,6 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug, not bad input: still one line, never a traceback
+        print(f"error: internal error ({type(e).__name__}: {e}); please report it", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

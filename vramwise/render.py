@@ -86,11 +86,21 @@ def render_estimate(r: EstimateResult) -> None:
         )
     if r.speed:
         s = r.speed
+        spread = (
+            f" (likely {s.decode_tokens_per_s_low:,.0f}-{s.decode_tokens_per_s_high:,.0f})"
+            if s.decode_tokens_per_s_low is not None and s.decode_tokens_per_s_high is not None
+            else ""
+        )
         console.print(
-            f"speed: ~{s.decode_tokens_per_s:,.0f} tokens/s decode per sequence"
+            f"speed: ~{s.decode_tokens_per_s:,.0f} tokens/s decode per sequence{spread}"
             + (f" ({s.aggregate_decode_tokens_per_s:,.0f} total)" if r.batch_size > 1 else "")
             + f", ~{s.prefill_tokens_per_s:,.0f} tokens/s prefill · {s.bound} bound"
         )
+        if s.serving_tokens_per_s and d.max_concurrency:
+            console.print(
+                f"serving: {d.max_concurrency:,.0f} sequences of {r.context_length:,} tokens fit the KV pool; "
+                f"~{s.serving_tokens_per_s:,.0f} tokens/s decode across all of them"
+            )
     if d.launch_flags:
         console.print(f"flags: [cyan]{d.launch_flags}[/cyan]")
     for w in r.warnings:

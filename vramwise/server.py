@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
@@ -29,6 +29,8 @@ from pydantic.fields import FieldInfo
 
 from agent_tools import listing
 from agent_tools.errors import VramwiseError, describe_validation_error
+from agent_tools.ranking import Task
+from agent_tools.units import parse_tokens
 from vramwise.tools import ESTIMATE_INTERNAL_FIELDS, MAX_QUERY_CHARS, TOOLS, ToolSpec  # noqa: F401  (re-exported)
 
 SERVER_NAME = "vramwise"
@@ -237,12 +239,25 @@ def _front_matter_value(markdown: str, key: str) -> str:
 # -------------------------------------------------------------------------------------------- prompts
 
 
+def _invalid_prompt_argument(message: str) -> Exception:
+    from mcp import MCPError
+    from mcp.types import INVALID_PARAMS
+
+    return MCPError(code=INVALID_PARAMS, message=_clip(message))
+
+
 def size_a_deployment(
     model: Annotated[str, Field(description="model name or HF id, e.g. 'Qwen/Qwen2.5-14B-Instruct'")],
     gpu: Annotated[str, Field(description="GPU name, e.g. 'RTX 4090'")],
-    context_length: Annotated[int, Field(description="tokens per sequence, e.g. 32768")] = 8192,
+    context_length: Annotated[str, Field(description="tokens per sequence, e.g. 32768 or 32k")] = "8192",
 ) -> list[UserMessage]:
     """Ask the assistant to size a model on a GPU with estimate_memory and explain the breakdown."""
+    # Prompt arguments arrive as strings (MCP spec); a bad one is the client's error, named, not a server error.
+    try:
+        tokens = parse_tokens(str(context_length))
+    except ValueError as e:
+        raise _invalid_prompt_argument(f"context_length: {e}; use e.g. 8192, 32k") from e
+    context_length = str(tokens)
     return [
         UserMessage(
             f"How much GPU memory does {model} need on a {gpu} at {context_length} tokens of context?\n"
@@ -259,6 +274,9 @@ def which_model_fits(
     task: Annotated[str, Field(description="chat, code, reasoning, rag, long_context, multilingual or edge")] = "chat",
 ) -> list[UserMessage]:
     """Ask the assistant which models fit a GPU for a task, using recommend_model."""
+    tasks = get_args(Task)
+    if task not in tasks:
+        raise _invalid_prompt_argument(f"task: unknown task {_short_repr(task)}; accepted: {', '.join(tasks)}")
     return [
         UserMessage(
             f"Which open LLM should I run on a {gpu} for {task}?\n"
@@ -410,6 +428,36 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+async def serve_stdio(server: MCPServer) -> None:
+    """MCP over stdio, as MCPServer.run() does, except that a line that is not a JSON-RPC message gets an error reply
+    (-32700 parse error, -32600 invalid request; id null) instead of silence, as the HTTP transport answers."""
+    import anyio
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+    from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
+
+    lowlevel = server._lowlevel_server
+    async with stdio_server() as (read_stream, write_stream):
+        send, receive = anyio.create_memory_object_stream[Any](0)
+
+        async def forward_valid_messages() -> None:
+            async with send:
+                async for item in read_stream:
+                    if not isinstance(item, Exception):
+                        await send.send(item)
+                        continue
+                    kinds = {e.get("type") for e in item.errors()} if isinstance(item, ValidationError) else set()
+                    code, what = (PARSE_ERROR, "Parse error") if "json_invalid" in kinds else (
+                        INVALID_REQUEST, "Invalid request: not a JSON-RPC 2.0 message"
+                    )
+                    error = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=code, message=what))
+                    await write_stream.send(SessionMessage(error))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(forward_valid_messages)
+            await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server: stdio by default, streamable HTTP with --http. Returns the exit status."""
     args = _parse_args(argv)
@@ -418,7 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.setLevel(args.log_level.upper())
     if not args.http:
-        server.run()
+        import anyio
+
+        anyio.run(serve_stdio, server)
         return 0
 
     host = args.host or DEFAULT_HOST

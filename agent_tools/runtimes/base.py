@@ -43,6 +43,10 @@ class Runtime:
         """Tokens a sliding-window layer holds beyond its window (the runtime's step size)."""
         return 0
 
+    def overhead_bytes(self, plan: Plan) -> int:
+        """Per GPU, outside the model's buffers: the CUDA context, library workspaces, CUDA graphs."""
+        return memory.runtime_overhead(self.profile)
+
     def weights_on_gpus(self, plan: Plan) -> tuple[int, int]:
         """(weight bytes on the GPUs before any split, weight bytes in system RAM)."""
         return plan.weights.total_bytes, 0

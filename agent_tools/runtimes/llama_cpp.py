@@ -25,6 +25,11 @@ class LlamaCpp(Runtime):
     def sliding_extra_tokens(self) -> int:
         return self.profile.n_ubatch or 0
 
+    def overhead_bytes(self, plan: Plan) -> int:
+        # Metal has no CUDA context: llama.cpp's Metal backend compares its model, KV and compute buffers alone with
+        # recommendedMaxWorkingSetSize ("allocated ... (X / limit)" in its logs, llama.cpp issues #2048, #5206).
+        return 0 if plan.unified_memory else super().overhead_bytes(plan)
+
     def gpu_layers(self, plan: Plan) -> int | None:
         layers = plan.req.gpu_layers
         return layers if layers is not None and layers < plan.subject.arch.num_layers else None
