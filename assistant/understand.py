@@ -250,6 +250,19 @@ def _newest_family(models: list[ModelEntry]) -> list[ModelEntry]:
     return [m for m in pool if m.family == newest.family]
 
 
+def _plainest(cands: list[ModelEntry], base: str, ver: str, variant: str, size: str) -> list[ModelEntry]:
+    """'Qwen2.5 7B' among Qwen2.5-7B-Instruct, Qwen2.5-Math-7B-Instruct and Qwen2.5-7B-Instruct-1M: the one the
+    catalog itself calls that name, else the one whose repo name starts with the family and is shortest (the
+    others add a word the question did not say)."""
+    direct = resolve.find_model("-".join(x for x in (base + ver, variant, size) if x))
+    if direct is not None and direct in cands:
+        return [direct]
+    own = [c for c in cands if catalog.normalize(c.id.split("/")[-1]).startswith(base)] or cands
+    shortest = min(len(c.id.split("/")[-1]) for c in own)
+    plain = [c for c in own if len(c.id.split("/")[-1]) == shortest]
+    return plain if len(plain) == 1 else cands
+
+
 def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: bool = False) -> ModelLookup:
     """The catalog model a (family, version, modifiers, size) mention names, or the candidates when ambiguous."""
     base = {"ds": "deepseek"}.get(fam, re.sub(r"[^a-z]", "", fam))
@@ -286,6 +299,8 @@ def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: boo
         cands = [m for m in cands if size_label(m.id) == size]
     if not ver and cands:
         cands = _newest_family(cands)
+    if len(cands) > 1 and size:
+        cands = _plainest(cands, base, ver_text, variant, size)
     if len(cands) == 1:
         # "llama" alone resolves to the newest family's only model: say that a default was taken.
         return ModelLookup(cands[0], cands, default_size=size is None and ver is None)

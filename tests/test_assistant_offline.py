@@ -302,7 +302,8 @@ def test_asking_whether_it_runs_without_a_gpu_answers_the_size_and_asks_for_the_
 
 def test_an_unknown_model_gets_catalog_suggestions_from_its_family():
     ans = answer("llama 3 13b on a 4090")
-    assert ans.needs[0].examples == ["Llama 3 8B Instruct", "Llama 3 70B Instruct"]
+    # the family's catalog models (the catalog grows: Llama Guard 2 8B is a Llama 3 too)
+    assert {"Llama 3 8B Instruct", "Llama 3 70B Instruct"} <= set(ans.needs[0].examples)
     assert "could not find" in ans.text
 
 
