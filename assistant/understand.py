@@ -215,6 +215,7 @@ _YI_RE = re.compile(r"(?<![\d.])(?P<n>\d+(?:\.\d+)?)\s{0,4}亿")  # 70亿 = 7B
 _SIZE_LABEL = re.compile(r"(?<![a-z0-9.])((?:\d+x)?\d+(?:\.\d+)?)b(?![a-z0-9])")
 
 
+@lru_cache(maxsize=4096)
 def _family_key(family: str) -> str:
     return re.sub(r"[^a-z0-9]", "", family.lower())
 
@@ -263,6 +264,7 @@ def _plainest(cands: list[ModelEntry], base: str, ver: str, variant: str, size: 
     return plain if len(plain) == 1 else cands
 
 
+@lru_cache(maxsize=1024)
 def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: bool = False) -> ModelLookup:
     """The catalog model a (family, version, modifiers, size) mention names, or the candidates when ambiguous."""
     base = {"ds": "deepseek"}.get(fam, re.sub(r"[^a-z]", "", fam))
@@ -659,6 +661,9 @@ def _gpu_key_of(words: tuple[str, ...]) -> GpuEntry | None:
 _MEM_TOKEN = re.compile(r"^(\d+(?:\.\d+)?)g(?:b|ib)?$")
 
 
+_NUMBER_TOKEN = re.compile(r"\d+(?:\.\d+)?")
+
+
 def _memory_tokens(tokens: list[tuple[str, int, int]]) -> dict[int, tuple[float, int]]:
     """Token index -> (GB, tokens it spans) for '24gb', '24g', '24 gb'."""
     found: dict[int, tuple[float, int]] = {}
@@ -669,7 +674,7 @@ def _memory_tokens(tokens: list[tuple[str, int, int]]) -> dict[int, tuple[float,
         m = _MEM_TOKEN.match(word)
         if m:
             found[k] = (float(m.group(1)), 1)
-        elif re.fullmatch(r"\d+(?:\.\d+)?", word) and k + 1 < len(tokens) and tokens[k + 1][0] in ("g", "gb", "gib"):
+        elif _NUMBER_TOKEN.fullmatch(word) and k + 1 < len(tokens) and tokens[k + 1][0] in ("g", "gb", "gib"):
             found[k] = (float(word), 2)
     return found
 
