@@ -157,6 +157,11 @@ def _model_index() -> dict[str, ModelEntry]:
     return index
 
 
+def is_catalog_name(name: str) -> bool:
+    """True when `name` is a catalog id, name or alias as typed (not reached by adding or dropping a suffix)."""
+    return normalize(name) in _model_index()
+
+
 def resolve_model(name: str) -> ModelEntry:
     key = normalize(name)
     hit = _model_index().get(key)

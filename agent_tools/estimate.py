@@ -17,6 +17,7 @@ from agent_tools.gguf_file import GgufInfo
 from agent_tools.plan import Plan, make_plan
 from agent_tools.resolve import catalog_architecture
 from agent_tools.results import Breakdown, Fit, ModelInfo, PrecisionInfo, RuntimeDetail, Speed
+from agent_tools.training import MasterWeights, TrainingStack
 from agent_tools.units import GB, MAX_NAME_CHARS, MAX_PARAMS_B, GiB, fmt_bytes
 
 __all__ = [
@@ -41,6 +42,7 @@ LoraTarget = Literal["q", "k", "v", "o", "gate", "up", "down"]
 LORA_TARGETS: tuple[LoraTarget, ...] = ("q", "k", "v", "o", "gate", "up", "down")
 MAX_CONTEXT = 10_000_000
 MAX_BATCH = 100_000
+
 
 class EstimateRequest(BaseModel):
     """What to size. Give exactly one of `model`, `config` or `params_b`."""
@@ -93,8 +95,35 @@ class EstimateRequest(BaseModel):
     ] = None
     # training
     optimizer: Annotated[
-        Optimizer, Field(description="training: adamw (mixed precision, 12 B/param), adamw_8bit (6), sgd (8)")
+        Optimizer,
+        Field(description="training: adamw (two fp32 moments, 8 B/param), adamw_8bit (bitsandbytes, 2), sgd (4)"),
     ] = "adamw"
+    master_weights: Annotated[
+        MasterWeights,
+        Field(
+            description="full fine-tuning precision: optimizer (bf16 weights and gradients, fp32 master copy in the "
+            "optimizer: 16 B/param, DeepSpeed/Megatron), fp32_params (fp32 weights under bf16 autocast, torch AMP: "
+            "16 B/param plus bf16 weight copies during the forward pass), none (pure bf16: 8 B/param)"
+        ),
+    ] = "optimizer"
+    stack: Annotated[
+        TrainingStack,
+        Field(
+            description="training software: hf (transformers >= 4.46 + PEFT: fp32 loss over bf16 logits for every "
+            "position, 12 B per token x vocabulary entry), hf_legacy (2024 transformers), unsloth (fused "
+            "cross-entropy, no logits stored; checkpoints offloaded to CPU RAM)"
+        ),
+    ] = "hf"
+    checkpoint_offload: Annotated[
+        bool | None,
+        Field(
+            description="training: keep checkpointed layer inputs in CPU RAM (Unsloth's "
+            "use_gradient_checkpointing='unsloth'); default: on with stack=unsloth"
+        ),
+    ] = None
+    gradient_accumulation_steps: Annotated[
+        int, Field(ge=1, le=4096, description="training: micro-batches per step; >1 keeps gradients alive")
+    ] = 1
     lora_rank: Annotated[int, Field(gt=0, le=4096, description="LoRA/QLoRA adapter rank r")] = 16
     lora_targets: list[LoraTarget] = Field(
         default_factory=lambda: list(LORA_TARGETS),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_tools import catalog
+from agent_tools import catalog, training
 from agent_tools.architecture import Architecture
 from agent_tools.plan import Plan
 from agent_tools.results import ModelInfo
@@ -42,6 +42,8 @@ def model_info(plan: Plan) -> ModelInfo:
     return ModelInfo(
         id=subject.id,
         name=subject.name,
+        requested=plan.req.model,
+        resolved_from=subject.resolved_from,
         params_total=exact or arch.params_total,
         params_active=arch.params_active if not exact else exact - (arch.params_total - arch.params_active),
         params_published=subject.published,
@@ -83,13 +85,25 @@ def assumptions(plan: Plan) -> list[str]:
     if req.mode == "inference":
         out += rt.inference_assumptions(plan)
     else:
+        offload = req.checkpoint_offload or (req.checkpoint_offload is None and req.stack == "unsloth")
+        checkpointing = "off" if not req.gradient_checkpointing else ("offloaded to CPU RAM" if offload else "on")
         out.append(
             f"training: {req.mode}, optimizer {req.optimizer}, batch {req.batch_size} x {req.context_length} "
-            f"tokens, gradient checkpointing {'on' if req.gradient_checkpointing else 'off'}, bf16 activations "
-            "with FlashAttention (Korthikanti et al. adapted to SwiGLU)"
+            f"tokens, gradient checkpointing {checkpointing}; peak = the largest moment of a step (forward end, "
+            "loss backward, a recomputed layer, end of backward), PyTorch tensors as transformers 5.x saves them"
         )
+        out.append(f"loss path ({req.stack}): {training.LOSS_PATHS[req.stack].why}")
+        if req.mode == "full_finetune":
+            layouts = {
+                "optimizer": "bf16 weights and gradients, fp32 master copy and moments in the optimizer",
+                "fp32_params": "fp32 weights and gradients under bf16 autocast (bf16 weight copies while forward runs)",
+                "none": "pure bf16: weights, gradients and optimizer moments bf16",
+            }
+            out.append(f"precision: {layouts[req.master_weights]}")
         if req.mode in ("lora", "qlora"):
             out.append(f"LoRA rank {req.lora_rank} on {', '.join(req.lora_targets)}; adapters and their states fp32")
+        if req.gradient_accumulation_steps > 1:
+            out.append(f"{req.gradient_accumulation_steps} micro-batches per step: gradients stay through forward")
         if req.num_gpus > 1:
             out.append(f"data parallel over {req.num_gpus} GPUs with ZeRO stage {req.zero_stage}")
     if plan.tp > 1:

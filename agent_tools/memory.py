@@ -1,4 +1,4 @@
-"""Memory components in integer bytes: KV cache, activations / compute buffers, training states.
+"""Memory components in integer bytes: KV cache, activations / compute buffers (training: agent_tools/training.py).
 
 Pure functions over an Architecture; no catalog lookups here.
 """
@@ -119,95 +119,6 @@ def llama_cpp_compute_buffer(arch: Architecture, context: int, n_ubatch: int, *,
     kq = 0 if flash_attention else arch.num_heads * context * ub * FP32
     logits = arch.vocab_size * ub * FP32
     return max(kq + hidden, logits + hidden // 4)
-
-
-@dataclass(frozen=True)
-class TrainingStates:
-    gradients_bytes: int
-    optimizer_bytes: int
-    adapter_bytes: int
-    trainable_params: int
-    master_weights_in_optimizer: bool
-
-
-# Optimizer state bytes per trainable parameter (mixed precision keeps an fp32 master copy in the optimizer).
-_OPTIMIZER_BYTES = {"adamw": 12, "adamw_8bit": 6, "sgd": 8}
-_OPTIMIZER_BYTES_FP32_PARAMS = {"adamw": 8, "adamw_8bit": 2, "sgd": 4}
-
-LORA_TARGETS = {
-    "q": "attn_q",
-    "k": "attn_k",
-    "v": "attn_v",
-    "o": "attn_output",
-    "gate": "ffn_gate",
-    "up": "ffn_up",
-    "down": "ffn_down",
-}
-
-
-def lora_params(arch: Architecture, rank: int, targets: list[str]) -> int:
-    """Adapter parameters: r x (in + out) per targeted matrix per layer (experts are not targeted)."""
-    classes = {LORA_TARGETS[t] for t in targets}
-    if arch.is_mla and classes & {"attn_q", "attn_k", "attn_v"}:
-        classes |= {"attn_q_a", "attn_q_b", "attn_kv_a_mqa", "attn_kv_b"}
-    if classes & {"ffn_gate", "ffn_up", "ffn_down"}:
-        classes |= {f"{c}_shexp" for c in classes if c.startswith("ffn_")}
-    return sum(rank * (t.rows + t.cols) * t.count for t in arch.tensors if t.name in classes and not t.expert)
-
-
-def training_states(
-    arch: Architecture,
-    mode: str,
-    optimizer: str,
-    lora_rank: int,
-    lora_targets: list[str],
-    train_embeddings: bool = False,
-) -> TrainingStates:
-    if mode == "full_finetune":
-        p = arch.params_total
-        return TrainingStates(
-            gradients_bytes=BF16 * p,
-            optimizer_bytes=_OPTIMIZER_BYTES[optimizer] * p,
-            adapter_bytes=0,
-            trainable_params=p,
-            master_weights_in_optimizer=True,
-        )
-    p = lora_params(arch, lora_rank, lora_targets)
-    if train_embeddings:
-        # PEFT modules_to_save: trainable copies of the embedding and output matrices, trained like adapters
-        p += sum(t.elements for t in arch.tensors if t.name in ("token_embd", "output"))
-    # PEFT keeps adapter weights in fp32 by default (autocast_adapter_dtype=True): weights, grads, states fp32.
-    return TrainingStates(
-        gradients_bytes=FP32 * p,
-        optimizer_bytes=_OPTIMIZER_BYTES_FP32_PARAMS[optimizer] * p,
-        adapter_bytes=FP32 * p,
-        trainable_params=p,
-        master_weights_in_optimizer=False,
-    )
-
-
-def training_activations(
-    arch: Architecture, seq_len: int, batch: int, *, gradient_checkpointing: bool, lora_rank: int = 0
-) -> int:
-    """Activation memory for one training step (bf16, FlashAttention, no dropout).
-
-    Per token per layer: 2 bytes x (5h + 2 q_dim + 2 kv_dim + 4 x MLP width); with gradient checkpointing only
-    each layer's input (2h bytes per token) is kept, plus one layer's full stash during recomputation. The
-    loss adds vocab x tokens x 18 bytes (Unsloth's Hugging Face + FA2 QLoRA context limits fit this).
-    """
-    h = arch.hidden_size
-    tokens = seq_len * batch
-    per_layer_token = BF16 * (5 * h + 2 * _q_dim(arch) + 2 * _kv_dim(arch) + 4 * _mlp_width(arch))
-    if lora_rank:
-        per_layer_token += BF16 * 7 * lora_rank  # adapter intermediates x @ A per targeted matrix
-    if gradient_checkpointing:
-        stash = arch.num_layers * tokens * BF16 * h + tokens * per_layer_token
-    else:
-        stash = arch.num_layers * tokens * per_layer_token
-    # bf16 logits (2) + fp32 copy (4) + fp32 log-softmax kept for backward (4), and in backward its fp32 gradient,
-    # the fp32 logits gradient and its bf16 cast (4 + 2 + 2): the Hugging Face loss path peaks near 18 bytes.
-    logits = tokens * arch.vocab_size * 18
-    return stash + logits
 
 
 def runtime_overhead(runtime: RuntimeProfile) -> int:

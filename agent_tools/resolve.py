@@ -15,7 +15,7 @@ from agent_tools.architecture import Architecture, parse_config, text_config
 from agent_tools.errors import UnknownNameError
 from agent_tools.runtimes import Runtime, behaviour
 from agent_tools.schemas import CpuMemoryEntry, FormatEntry, GpuEntry, KvFormatEntry, ModelEntry
-from agent_tools.units import GiB
+from agent_tools.units import MAX_NAME_CHARS, GiB
 from agent_tools.weights import WeightBreakdown, weight_breakdown
 
 if TYPE_CHECKING:
@@ -86,6 +86,21 @@ def weights(subject: Subject, fmt: FormatEntry) -> WeightBreakdown:
     return weight_breakdown(subject.arch, fmt, catalog.formats_file())
 
 
+def _stand_in_note(name: str, entry: ModelEntry) -> str | None:
+    """Say so when the catalog entry that answers is not the repo or name the user typed: a base repo answered by
+    its instruct sibling, or a name read with a suffix added or dropped."""
+    typed = catalog.normalize(name)
+    own = (entry.id, entry.id.split("/")[-1], entry.name)
+    if typed in {catalog.normalize(n) for n in own}:
+        return None
+    if "/" in name or not catalog.is_catalog_name(name):
+        return (
+            f"{name} is sized as the catalog's {entry.id} ({entry.name}): the same architecture, so the same memory; "
+            "pass its config.json as config= if it differs"
+        )
+    return None
+
+
 def subject(req: EstimateRequest) -> Subject:
     if req.model is not None:
         try:
@@ -98,9 +113,12 @@ def subject(req: EstimateRequest) -> Subject:
             return found
         arch = catalog_architecture(entry.id)
         published = entry.params_published.total if entry.params_published else None
+        stand_in = _stand_in_note(req.model, entry)
         return Subject(
-            entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings, from_catalog=True
-        )
+            entry.id, entry.name, arch, published, entry.sources[0], arch.max_position_embeddings,
+            (stand_in,) if stand_in else (), from_catalog=True,
+            resolved_from=f"catalog entry {entry.id} (for {req.model!r})" if stand_in else None,
+        )  # fmt: skip
     if req.config is not None:
         from agent_tools.hub import declared_quantization
 
@@ -122,7 +140,15 @@ def subject(req: EstimateRequest) -> Subject:
         )
         note = f"weights: exact tensor sizes read from {info.path} ({t.tensor_count} tensors)"
         return Subject(
-            info.name, info.name, arch, t.params, info.path, arch.max_position_embeddings, (note,), exact, t.params,
+            info.name,
+            info.name,
+            arch,
+            t.params,
+            info.path,
+            arch.max_position_embeddings,
+            (note,),
+            exact,
+            t.params,
             info.file_type,
         )
     assert req.params_b is not None
@@ -251,6 +277,101 @@ def default_runtime(mode: str, num_gpus: int) -> str:
     limits decide what fits there), else the generic profile."""
     row = catalog.defaults()["default_runtime"]
     return str(row["multi_gpu_inference"] if mode == "inference" and num_gpus > 1 else row["otherwise"])
+
+
+# ------------------------------------------------------------------------------- names for question parsers
+# The assistant reads names out of free text with these: the catalog's own alias indexes, never a private copy.
+
+
+_FORGIVEN_SUFFIXES = ("instruct", "chat", "it", "hf", "base")  # as catalog.resolve_model forgives them
+
+
+def find_model(name: str) -> ModelEntry | None:
+    """The catalog model this exact name or alias means, else None: the catalog's own index, without the
+    did-you-mean search (a parser tries many pieces of text; most are not model names)."""
+    if len(name) > MAX_NAME_CHARS:
+        return None
+    index = catalog._model_index()
+    key = catalog.normalize(name)
+    hit = index.get(key)
+    for suffix in _FORGIVEN_SUFFIXES:
+        if hit is not None:
+            break
+        hit = index.get(key[: -len(suffix)]) if key.endswith(suffix) else None
+        hit = hit or index.get(key + suffix)
+    return hit
+
+
+@cache
+def model_alias_keys() -> dict[str, str]:
+    """Normalised name or alias -> catalog model id, for every catalog model."""
+    return {catalog.normalize(alias): m.id for m in catalog.list_models() for alias in (m.id, m.name, *m.aliases)}
+
+
+def find_gpu(name: str) -> GpuEntry | None:
+    """The catalog GPU this exact name or alias means, else None (no did-you-mean search)."""
+    if len(name) > MAX_NAME_CHARS:
+        return None
+    key = catalog.normalize_gpu(name)
+    index = catalog._gpu_index()
+    return index.get(key) or (index.get(key[3:]) if key.startswith("rtx") else None)
+
+
+def gpu_alias_keys() -> dict[str, GpuEntry]:
+    """The catalog's normalised GPU alias index (normalize_gpu keys)."""
+    return dict(catalog._gpu_index())
+
+
+def gpu_key(name: str) -> str:
+    return catalog.normalize_gpu(name)
+
+
+def find_precision(name: str) -> FormatEntry | None:
+    """The weight format this exact id or alias means, else None (no did-you-mean search)."""
+    return catalog._format_index().get(catalog.normalize(name)) if len(name) <= MAX_NAME_CHARS else None
+
+
+@cache
+def format_aliases() -> dict[str, str]:
+    """Every weight-format id and alias as written in formats.yaml -> format id."""
+    return {alias: f.id for f in catalog.list_formats() for alias in (f.id, *f.aliases)}
+
+
+@cache
+def runtime_aliases() -> dict[str, str]:
+    """Every runtime id and alias as written in runtimes.yaml -> runtime id."""
+    return {alias: p.id for p in catalog.runtimes().values() for alias in (p.id, *p.aliases)}
+
+
+@cache
+def _advice() -> dict[str, Any]:
+    return dict(catalog._load("advice.yaml"))
+
+
+@cache
+def runtime_words() -> dict[str, str]:
+    """Words that imply a runtime without naming one (advice.yaml runtime_words) -> runtime id."""
+    tables = _advice()
+    out: dict[str, str] = {}
+    for target, words in tables["runtime_words"].items():
+        runtime_id = str(tables[target]) if target in tables else str(target)
+        for word in words:
+            out[str(word)] = runtime_id
+    return out
+
+
+def serving_runtime() -> str:
+    """The runtime concurrency questions are sized with (advice.yaml serving_runtime, with its source)."""
+    return str(_advice()["serving_runtime"])
+
+
+def bits_format(bits: int, runtime_id: str | None) -> str | None:
+    """The format a bare bit width means in a runtime (advice.yaml bits_formats), None when it has none."""
+    tables = _advice()
+    rows = tables["bits_formats"]
+    row = rows.get(runtime_id or "") or rows[tables["bits_formats_default_runtime"]]
+    value = row.get(bits)
+    return str(value) if value is not None else None
 
 
 # ---------------------------------------------------------------------------------------------- devices

@@ -79,6 +79,12 @@ class RuntimeDetail(BaseModel):
 class ModelInfo(BaseModel):
     id: str
     name: str
+    requested: str | None = Field(default=None, description="the model name as the request gave it")
+    resolved_from: str | None = Field(
+        default=None,
+        description="set when what was sized is not literally what was named: the catalog stand-in, the Hub repo "
+        "(and revision), or the local file it was read from",
+    )
     params_total: int
     params_active: int
     params_published: int | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_tools import memory
+from agent_tools import memory, training
 from agent_tools.plan import Plan
 from agent_tools.results import Breakdown, RuntimeDetail
 from agent_tools.runtimes import PerGpu
@@ -88,38 +88,50 @@ def components(plan: Plan, context: int, batch: int) -> tuple[Breakdown, Runtime
         rt.describe_buffers(plan, context, batch, detail, PerGpu(weights, kv_per_gpu, act, overhead, cpu_ram))
         return breakdown, detail, per_gpu, kv.bytes_per_token
 
-    states = memory.training_states(
-        arch, req.mode, req.optimizer, req.lora_rank, list(req.lora_targets), req.train_embeddings
-    )
-    act = memory.training_activations(
-        arch,
-        context,
-        batch,
-        gradient_checkpointing=req.gradient_checkpointing,
-        lora_rank=req.lora_rank if req.mode != "full_finetune" else 0,
-    )
-    grads, opt, adapter = states.gradients_bytes, states.optimizer_bytes, states.adapter_bytes
-    if req.zero_stage >= 1:
-        opt = _ceil_div(opt, n)
-    if req.zero_stage >= 2 and req.mode == "full_finetune":
-        # DeepSpeed ZeRO-2/3 keep the bf16 gradients for the backward pass plus an fp32 gradient partition:
-        # its estimator counts 2P + 18P/N per GPU = params 2P + (fp16 grads 2 + fp32 grads 4 + master 4 + Adam 8)P/N
-        # (deepspeed/runtime/zero/stage_1_and_2.py estimate_zero2_model_states_mem_needs).
-        grads = _ceil_div(grads + 2 * states.trainable_params, n)
-    elif req.zero_stage >= 2:
-        grads = _ceil_div(grads, n)
-    if req.mode == "qlora":
-        # bitsandbytes dequantizes one weight at a time to bf16 for the matmul
-        largest = max(t.rows * t.cols for t in arch.tensors if t.name not in ("token_embd", "output"))
-        act += largest * memory.BF16
-    per_gpu = weights + grads + opt + adapter + act + overhead
+    peak = training_peak(plan, context, batch)
+    act = peak.activations_bytes + peak.logits_bytes + peak.transient_bytes
+    per_gpu = peak.total_bytes + overhead
     breakdown = Breakdown(
-        weights_bytes=weights * n,
+        weights_bytes=peak.weights_bytes * n,
         kv_cache_bytes=0,
         activations_bytes=act * n,
         overhead_bytes=overhead * n,
-        gradients_bytes=grads * n,
-        optimizer_bytes=opt * n,
-        adapter_bytes=adapter * n,
+        gradients_bytes=peak.gradients_bytes * n,
+        optimizer_bytes=peak.optimizer_bytes * n,
+        adapter_bytes=peak.adapter_bytes * n,
     )
     return breakdown, detail, per_gpu, 0
+
+
+def training_peak(plan: Plan, context: int, batch: int) -> training.TrainingPeak:
+    """The training step's peak on one GPU (training.training_peak with the request's options)."""
+    req, arch = plan.req, plan.subject.arch
+    gpu_total, _cpu = plan.runtime.weights_on_gpus(plan)
+    if not req.gradient_checkpointing:
+        checkpointing = "none"
+    elif req.checkpoint_offload or (req.checkpoint_offload is None and req.stack == "unsloth"):
+        checkpointing = "offload"
+    else:
+        checkpointing = "layer"
+    # PEFT's prepare_model_for_kbit_training casts non-quantized weights to fp32 for bitsandbytes bases only
+    fp32_non_quantized = None if plan.fmt.id.startswith("bnb") else False
+    return training.training_peak(
+        arch,
+        req.mode,
+        context,
+        batch,
+        base_weights_bytes=gpu_total,
+        optimizer=req.optimizer,
+        lora_rank=req.lora_rank,
+        lora_targets=list(req.lora_targets),
+        train_embeddings=req.train_embeddings,
+        checkpointing=checkpointing,
+        stack=req.stack,
+        master_weights=req.master_weights,
+        grad_accumulation=req.gradient_accumulation_steps,
+        fp32_non_quantized=fp32_non_quantized,
+        zero_stage=req.zero_stage,
+        num_gpus=req.num_gpus,
+        # training stacks default to SDPA/FlashAttention; eager attention only when asked for explicitly
+        attention="eager" if req.flash_attention is False else "sdpa",
+    )

@@ -219,6 +219,17 @@ def build_agent(
                         checkpointer=checkpointer)  # fmt: skip
 
 
+async def ask_agent(agent: Any, question: str, conversation: Any = None) -> str:
+    """The agent's reply to `question`; with an assistant.conversation.Conversation, the earlier turns go with it
+    (bounded history) and the conversation's state is updated, so follow-ups ("and at 32k context?") resolve."""
+    history = list(conversation.history) if conversation is not None else []
+    out = await agent.ainvoke({"messages": [*history, {"role": "user", "content": question}]})
+    reply = str(out["messages"][-1].content)
+    if conversation is not None:
+        conversation.remember_exchange(question, reply)
+    return reply
+
+
 def tool_result(message: Any) -> dict[str, Any]:
     """The JSON result carried by a ToolMessage from either tool set (in-process text or MCP structured content)."""
     artifact = getattr(message, "artifact", None)
@@ -235,6 +246,7 @@ def tool_result(message: Any) -> dict[str, Any]:
 
 __all__ = [
     "SYSTEM_PROMPT",
+    "ask_agent",
     "build_agent",
     "chat_model_settings",
     "configured_chat_model",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 
 QUIT_WORDS = frozenset({"/quit", "/exit", "/q", "quit", "exit", "退出"})
+RESET_WORDS = frozenset({"/new", "/reset", "新对话"})  # forget the conversation so far
 
 
-def _print_answer(answer: object, as_json: bool) -> None:
+def _print_answer(answer: object, as_json: bool, one_line: bool = False) -> None:
     import sys
 
     if as_json:
-        sys.stdout.write(answer.model_dump_json(indent=2) + "\n")  # type: ignore[attr-defined]
+        # `chat --json`: one JSON object per line (JSON Lines), the same object `ask --json` prints indented
+        sys.stdout.write(answer.model_dump_json(indent=None if one_line else 2) + "\n")  # type: ignore[attr-defined]
     else:
         sys.stdout.write(answer.text + "\n")  # type: ignore[attr-defined]
     sys.stdout.flush()
@@ -23,16 +25,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question).strip()
     if not question:
         raise ValueError('give a question, e.g. vramwise ask "will llama 3 70b fit on two 3090s at 4bit"')
-    _print_answer(answer(question), args.json)
+    _print_answer(answer(question, read_files=True), args.json)
     return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    """Read questions line by line (a terminal or a pipe) and answer each; /quit or end of input stops."""
+    """Read questions line by line (a terminal or a pipe) and answer each as one conversation (follow-ups inherit
+    the model, GPU, precision, ... of the turns before); /new starts afresh; /quit or end of input stops."""
     import sys
 
-    from assistant.offline import answer
+    from assistant.conversation import Conversation
 
+    conversation = Conversation()  # follow-ups ("and at 32k context?") refer to the turns before
     interactive = sys.stdin.isatty()
     if interactive:
         print("vramwise help desk (offline). Ask about GPU memory; /quit to leave. 输入 /quit 退出。")
@@ -48,7 +52,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
             continue
         if question.lower() in QUIT_WORDS:
             break
-        _print_answer(answer(question), args.json)
+        if question.lower() in RESET_WORDS:
+            conversation.reset()
+            continue
+        _print_answer(conversation.ask(question, read_files=True), args.json, one_line=True)
         if not args.json:
             sys.stdout.write("\n")
     return 0
@@ -62,5 +69,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=cmd_ask)
 
     p = subparsers.add_parser("chat", help="a question-and-answer loop on stdin (works when piped)")
-    p.add_argument("--json", action="store_true", help="one JSON answer per question")
+    p.add_argument("--json", action="store_true", help="one JSON answer per line (JSON Lines), as `ask --json`")
     p.set_defaults(func=cmd_chat)

@@ -26,7 +26,7 @@ def short_gpu_name(name: str) -> str:
     return name
 
 
-_CITATION_MARKS = re.compile(r"\s*\[\d+(?:[,\-–]\s*\d+)*\]")
+_CITATION_MARKS = re.compile(r"\s{0,4}\[\d+(?:[,\-–]\s{0,4}\d+)*\]")
 _MARKUP = re.compile(r"\*\*|__|`")
 
 

@@ -9,17 +9,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agent_tools import catalog
+from agent_tools import catalog, resolve
 from agent_tools.advice import DEFAULT_LADDER, catalog_cpu_bandwidth, compare_precision, format_quality, recommend_model
 from agent_tools.errors import VramwiseError
 from agent_tools.estimate import estimate_memory
+from assistant.conversation import State, inherit, remember
 from assistant.figures import Figure, Ledger, ToolCall, clean_passage
-from assistant.understand import MODEL_EXAMPLES, Intent, Lang, Need, Parsed, Subject, parse, weight_precisions
+from assistant.understand import (
+    MAX_QUESTION_CHARS,
+    MODEL_EXAMPLES,
+    Intent,
+    Lang,
+    Need,
+    Parsed,
+    QuestionTooLong,
+    Subject,
+    detect_language,
+    extract,
+    finish,
+    weight_precisions,
+)
 
 SearchFn = Callable[..., Any]  # search_knowledge(query, k=4, lang=None) -> SearchKnowledgeResult
 
@@ -60,6 +75,17 @@ class Answer(BaseModel):
     numbers: list[Figure] = Field(description="every figure in `text`, each traceable to a tool result field")
     citations: list[Citation]
     needs: list[NeedOut] = Field(description="what is missing to answer fully (empty when nothing is)")
+    echoed: list[str] = Field(
+        default_factory=list,
+        description="the user's own words (a name as written, a stated memory size) and catalog names the text "
+        "repeats: not figures, so not in `numbers`",
+    )
+    inherited: list[str] = Field(
+        default_factory=list, description="what this turn took from the conversation (model, gpu, precision, ...)"
+    )
+    state: dict[str, Any] | None = Field(
+        None, description="the conversation state after this turn (None outside a conversation)"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ wording
@@ -227,6 +253,107 @@ _ZH = {
         "cpu compute": "CPU 算力",
     },
 }
+# Conversation, open-world names and the calculator figures asked for by name.
+_EN |= {
+    "subject": "{model} at {precision}, {ctx} tokens of context{batch}{on}: {total} in total{per_gpu}.",
+    "subject_on": " on {where}",
+    "subject_runtime": " with {runtime}",
+    "inherited": "(Kept from earlier in the conversation: {items}.)",
+    "inherited_items": {
+        "model": "the model",
+        "family": "the model family",
+        "gpu": "the GPU",
+        "precision": "the precision",
+        "kv_precision": "the KV-cache format",
+        "runtime": "the runtime",
+        "context_length": "the context length",
+        "batch_size": "the batch size",
+        "mode": "the training method",
+        "task": "the task",
+        "optimizer": "the optimizer",
+    },
+    "config_note": "Sized from the config.json at {path}.",
+    "config_unreadable": "Cannot read the config.json at {path}: {why}.",
+    "repo_note": "“{named}” is not in the catalog; it was passed to the calculator by its Hugging Face id.",
+    "size_note": "“{named}” is not in the catalog: sized from the {size} in its name as a generic dense model "
+    "(layer shape borrowed from a catalog model; give its Hugging Face id or config.json for exact figures).",
+    "closest_note": "The nearest catalog model, {closest}, is a different checkpoint and was not used.",
+    "gpu_note": "“{name}” is not in the GPU catalog: sized as a GPU with the {gb} GB you stated{bw}.",
+    "gpu_note_bw": " and {bw} GB/s of memory bandwidth",
+    "gpu_note_no_bw": " (its bandwidth is unknown, so no speed is given)",
+    "modded_note": "“{name}” with {gb} GB is not the catalog's card ({catalog} has another memory size): sized with "
+    "the {gb} GB you stated and that card's bandwidth ({bw} GB/s).",
+    "need_model_unknown": "I could not find “{named}” in the catalog. To size it, give its Hugging Face id, a path "
+    "to its config.json, or its parameter count; e.g. {ex}.",
+    "need_model_unknown_plain": "I could not find that model in the catalog. Which one did you mean? e.g. {ex}.",
+    "need_gpu_memory_unknown": "“{named}” is not in the GPU catalog: how much memory does it have? "
+    "e.g. “{named} {ex}”.",
+    "need_config": "To size “{named}” offline, pass its config.json (vramwise estimate --config PATH) or say its "
+    "parameter count (e.g. “8B”).",
+    "speed": "Decode speed: about {tps} tokens/s per sequence (limited by {bound}); prefill about {prefill} tokens/s.",
+    "speed_batch": "All {n} sequences together: about {agg} tokens/s.",
+    "fits_tight": "Fits on {where}, but tight: {need}{per} of {usable} usable, only {left} to spare "
+    "(under the {margin} safety margin this runtime keeps).",
+    "fits_tight_plain": "Fits on {where}, but tight: {need}{per} of {usable} usable, only {left} to spare.",
+    "max_batch": "Largest batch that fits at this context: {n} sequences.",
+    "no_ctx": "No context length fits: the weights and fixed buffers alone do not fit.",
+    "concurrency": "Users served at once ({runtime}): its KV-cache pool holds {tokens} tokens, i.e. {n} concurrent "
+    "sequences of {ctx} tokens.",
+    "concurrency_none": "Users served at once ({runtime}): none, because the model does not fit.",
+    "why_tp": "Why: weights are {params} parameters x {bits} bits each; the KV cache grows with context.",
+    "kv_tp": "KV cache per token: {kvpt} bytes per GPU (tensor parallel over {n} GPUs splits the KV heads).",
+    "gpu_pick": "Faster of these: {gpu} at about {tps} tokens/s per sequence.",
+    "too_long": "{text}",
+}
+_ZH |= {
+    "subject": "{model}（{precision}，上下文 {ctx} tokens{batch}{on}）共需 {total}{per_gpu}。",
+    "subject_on": "，{where}",
+    "subject_runtime": "，{runtime}",
+    "inherited": "（沿用前面对话中的：{items}。）",
+    "inherited_items": {
+        "model": "模型",
+        "family": "模型系列",
+        "gpu": "显卡",
+        "precision": "精度",
+        "kv_precision": "KV 缓存格式",
+        "runtime": "运行时",
+        "context_length": "上下文长度",
+        "batch_size": "批大小",
+        "mode": "微调方式",
+        "task": "任务",
+        "optimizer": "优化器",
+    },
+    "config_note": "按 {path} 这份 config.json 估算。",
+    "config_unreadable": "读不了 {path} 这份 config.json：{why}。",
+    "repo_note": "“{named}” 不在目录里，已按它的 Hugging Face 仓库名交给计算器。",
+    "size_note": "“{named}” 不在目录里：按名字里的 {size} 当作一般的稠密模型估算"
+    "（层形状借用目录中的模型；给出它的 Hugging Face 仓库名或 config.json 可得到精确结果）。",
+    "closest_note": "目录里最接近的 {closest} 是另一个模型，没有拿来代替。",
+    "gpu_note": "“{name}” 不在显卡目录里：按你说的 {gb} GB 显存估算{bw}。",
+    "gpu_note_bw": "，显存带宽 {bw} GB/s",
+    "gpu_note_no_bw": "（带宽未知，所以不给速度）",
+    "modded_note": "“{name}” 配 {gb} GB 不是目录里的那款（{catalog} 的显存容量不同）：按你说的 {gb} GB 显存和该卡的带宽"
+    "（{bw} GB/s）估算。",
+    "need_model_unknown": "目录里没有找到 “{named}”。要估算它，请给出 Hugging Face 仓库名、config.json 路径或参数量；"
+    "例如 {ex}。",
+    "need_model_unknown_plain": "目录里没有找到这个模型。你指的是哪一个？例如 {ex}。",
+    "need_gpu_memory_unknown": "“{named}” 不在显卡目录里：它有多少显存？例如 “{named} {ex}”。",
+    "need_config": "要离线估算 “{named}”，请提供它的 config.json（vramwise estimate --config 路径）"
+    "或参数量（例如 “8B”）。",
+    "speed": "解码速度：每路约 {tps} tokens/s（瓶颈：{bound}）；预填充约 {prefill} tokens/s。",
+    "speed_batch": "{n} 路合计约 {agg} tokens/s。",
+    "fits_tight": "在 {where} 上勉强放得下：需要 {need}{per}，可用 {usable}，只剩 {left}"
+    "（低于该运行时保留的 {margin} 安全余量）。",
+    "fits_tight_plain": "在 {where} 上勉强放得下：需要 {need}{per}，可用 {usable}，只剩 {left}。",
+    "max_batch": "这个上下文下最多能放 {n} 路并发。",
+    "no_ctx": "任何上下文长度都放不下：权重和固定缓冲区本身就超了。",
+    "concurrency": "同时能服务的用户数（{runtime}）：KV 缓存池可放 {tokens} 个 token，即 {n} 路 {ctx} tokens 的并发。",
+    "concurrency_none": "同时能服务的用户数（{runtime}）：0，模型放不下。",
+    "why_tp": "原因：权重 = {params} 参数 × 每个 {bits} bit；KV 缓存随上下文线性增长。",
+    "kv_tp": "每个 token 的 KV 缓存：每张卡 {kvpt} 字节（{n} 卡张量并行把 KV 头分到各卡）。",
+    "gpu_pick": "其中更快的是 {gpu}：每路约 {tps} tokens/s。",
+    "too_long": "{text}",
+}
 _LEVEL_ZH = {"lossless": "无损", "negligible": "可忽略", "small": "小", "noticeable": "明显", "severe": "严重"}
 
 
@@ -238,11 +365,26 @@ class _Writer:
         self.w = _EN if lang == "en" else _ZH
         self.led = ledger
         self.lines: list[str] = []
+        self.prefix: list[str] = []  # sentences that open the first line: what was assumed or not substituted
+        self.echoed: list[str] = []  # the user's own words (and catalog names) repeated: not tool figures
         self.notes: list[str] = []
         self.citations: list[Citation] = []
 
     def say(self, key: str, **parts: str) -> None:
         self.lines.append(self.w[key].format(**parts))
+
+    def first(self, key: str, **parts: str) -> None:
+        """A sentence the answer opens with (once), before the line that restates what was sized."""
+        text = self.w[key].format(**parts)
+        if text not in self.prefix:
+            self.prefix.append(text)
+
+    def text(self) -> str:
+        lines = list(self.lines)
+        if self.prefix:
+            opening = " ".join(self.prefix)
+            lines = [f"{opening} {lines[0]}" if lines else opening, *lines[1:]]
+        return "\n".join(lines)
 
     def fmt(self, key: str, **parts: str) -> str:
         return str(self.w[key]).format(**parts)
@@ -302,7 +444,13 @@ def _native_precision(subject: Subject, runtime: str | None = None) -> str:
 
 
 def _subject_args(subject: Subject) -> dict[str, Any]:
-    return {"model": subject.model_id} if subject.model_id else {"params_b": subject.params_b}
+    if subject.config is not None:
+        return {"config": subject.config}
+    if subject.model_id:
+        return {"model": subject.model_id}
+    if subject.repo:
+        return {"model": subject.repo}  # a Hub id: the tool resolves it, or says what it needs
+    return {"params_b": subject.params_b}
 
 
 def _runtime(p: Parsed, precision: str) -> str:
@@ -328,6 +476,10 @@ def _hardware_args(p: Parsed) -> dict[str, Any]:
             args["num_gpus"] = p.gpu.count
     elif p.vram_gb is not None:
         args["vram_gb"] = p.vram_gb
+        if p.bandwidth_gb_s:
+            args["bandwidth_gb_s"] = p.bandwidth_gb_s
+        if p.count_only and p.count_only > 1:
+            args["num_gpus"] = p.count_only
     elif p.system_ram_gb is not None and (p.cpu_only or p.intent != "recommend"):
         # CPU only: the model lives in system RAM and decodes at the RAM's bandwidth
         args["vram_gb"] = p.system_ram_gb
@@ -336,14 +488,15 @@ def _hardware_args(p: Parsed) -> dict[str, Any]:
 
 
 def _cpu(args: dict[str, Any]) -> bool:
-    return "bandwidth_gb_s" in args
+    """Sized as CPU-only: the 'GPU' given to the tool is system RAM at the catalog's CPU bandwidth."""
+    return args.get("bandwidth_gb_s") == catalog_cpu_bandwidth() and "vram_gb" in args
 
 
 # ------------------------------------------------------------------------------------------------ intents
 
 
 def _where(wr: _Writer, call: int) -> str:
-    if "bandwidth_gb_s" in wr.led.calls[call].args:
+    if _cpu(wr.led.calls[call].args):
         return str(wr.w["cpu_ram"])  # sized as CPU-only: the "GPU" the tool was given is system RAM
     gpu = wr.led.quote(call, "fit.gpu", "gpu")
     if wr.led.get(call, "fit.num_gpus") > 1:
@@ -359,9 +512,14 @@ def _fit_line(wr: _Writer, call: int) -> bool:
     per = wr.w["per"] if led.get(call, "fit.num_gpus") > 1 else ""
     need, usable = led.quote(call, "fit.required_bytes"), led.quote(call, "fit.usable_bytes")
     if led.get(call, "fit.fits"):
-        tight = str(led.get(call, "fit.verdict")).startswith("fits, tight")
         left = led.quote(call, "fit.headroom_bytes")
-        wr.say("fits_tight" if tight else "fits", where=where, need=need, per=per, usable=usable, left=left)
+        if led.get(call, "fit.level") != "tight":
+            wr.say("fits", where=where, need=need, per=per, usable=usable, left=left)
+        elif led.get(call, "fit.margin_bytes"):
+            margin = led.quote(call, "fit.margin_bytes")
+            wr.say("fits_tight", where=where, need=need, per=per, usable=usable, left=left, margin=margin)
+        else:
+            wr.say("fits_tight_plain", where=where, need=need, per=per, usable=usable, left=left)
         return True
     short = led.quote(call, "fit.headroom_bytes", "bytes_abs")
     wr.say("no_fit", where=where, need=need, per=per, usable=usable, short=short)
@@ -374,17 +532,21 @@ def _subject_line(wr: _Writer, call: int, subject: Subject) -> None:
     per_gpu = ""
     if (led.get(call, "fit.num_gpus") if led.get(call, "fit") else 1) > 1:
         per_gpu = wr.fmt("per_gpu", v=led.quote(call, "per_gpu_bytes"))
+    on = wr.fmt("subject_on", where=_where(wr, call)) if led.get(call, "fit") is not None else ""
+    if led.get(call, "runtime") != "generic":
+        on += wr.fmt("subject_runtime", runtime=led.quote(call, "runtime", "text"))
+    if subject.default_size:
+        wr.first("default_size")
     wr.say(
         "subject",
         model=led.quote(call, "model.name", "text"),
         precision=led.quote(call, "precision.name", "text"),
         ctx=led.quote(call, "context_length", "count"),
         batch=wr.fmt("batch", n=led.quote(call, "batch_size", "count")) if batch > 1 else "",
+        on=on,
         total=led.quote(call, "total_bytes"),
         per_gpu=per_gpu,
     )
-    if subject.default_size:
-        wr.say("default_size")
 
 
 def _breakdown_line(wr: _Writer, call: int) -> None:
@@ -398,6 +560,19 @@ def _breakdown_line(wr: _Writer, call: int) -> None:
 
 def _why_line(wr: _Writer, call: int) -> None:
     led = wr.led
+    n = led.get(call, "fit.num_gpus") if led.get(call, "fit") else 1
+    if n > 1 and any(str(a).startswith("tensor parallel") for a in led.get(call, "assumptions")):
+        wr.say(
+            "kv_tp",
+            kvpt=led.quote(call, "kv_cache_bytes_per_token", "count"),
+            n=led.quote(call, "fit.num_gpus", "count"),
+        )
+        wr.say(
+            "why_tp",
+            params=led.quote(call, "model.params_total", "params"),
+            bits=led.quote(call, "precision.bits_per_weight", "bits"),
+        )
+        return
     wr.say(
         "why",
         params=led.quote(call, "model.params_total", "params"),
@@ -417,21 +592,100 @@ def _error(wr: _Writer, led: Ledger) -> None:
 
 
 def _estimate(p: Parsed, led: Ledger, wr: _Writer) -> None:
+    if p.subjects and len(p.gpus) >= 2 and not p.gpu_count_asked and p.mode is None:
+        # "RTX 4090 or RTX 5090 for it?": the same model on each GPU, then the faster one
+        calls = [_estimate_one(replace(p, gpus=[g]), led, wr, p.subjects[0]) for g in p.gpus[:3]]
+        _pick_faster(wr, [c for c in calls if c is not None])
+        return
+    if p.subjects and len(p.runtimes) >= 2 and p.mode is None:
+        # "vLLM or llama.cpp?": the same model under each runtime
+        for runtime in p.runtimes[:3]:
+            _estimate_one(replace(p, runtime=runtime), led, wr, p.subjects[0])
+        return
     # "Qwen2.5-32B 和 Gemma-2-27B 各…": each named model in turn (three at most)
     for subject in p.subjects[:3]:
         _estimate_one(p, led, wr, subject)
 
 
-def _estimate_one(p: Parsed, led: Ledger, wr: _Writer, subject: Subject) -> None:
+def _pick_faster(wr: _Writer, calls: list[int]) -> None:
+    timed = [c for c in calls if wr.led.get(c, "speed") is not None and wr.led.get(c, "fit.fits")]
+    if len(timed) < 2:
+        return
+    best = max(timed, key=lambda c: wr.led.get(c, "speed.decode_tokens_per_s"))
+    wr.say("gpu_pick", gpu=_where(wr, best), tps=wr.led.quote(best, "speed.decode_tokens_per_s", "decimal"))
+
+
+def _subject_notes(p: Parsed, wr: _Writer, subject: Subject) -> None:
+    """Open the answer with what is not exactly what was named: never a silent substitution."""
+    if subject.config is not None:
+        wr.first("config_note", path=subject.named or "config.json")
+        wr.echoed.append(subject.named or "config.json")
+    elif subject.repo:
+        wr.first("repo_note", named=subject.named or subject.repo)
+        wr.echoed.append(subject.named or subject.repo)
+    elif subject.named and subject.params_b:
+        wr.first("size_note", named=subject.named, size=f"{subject.params_b:g}B")
+        wr.echoed += [subject.named, f"{subject.params_b:g}B"]
+    if subject.closest and (subject.repo or subject.named):
+        closest = resolve.model_entry(subject.closest).name
+        wr.first("closest_note", closest=closest)
+        wr.echoed.append(closest)
+
+
+def _gpu_notes(p: Parsed, wr: _Writer, call: int) -> None:
+    gpu = p.unknown_gpu
+    if gpu is None or gpu.vram_gb is None or "vram_gb" not in wr.led.calls[call].args:
+        return
+    gb = f"{gpu.vram_gb:g}"
+    wr.echoed += [gpu.name, gb]
+    if gpu.catalog_id:
+        entry = resolve.gpu_entry(gpu.catalog_id)
+        wr.echoed += [entry.name, f"{gpu.bandwidth_gb_s:g}"]
+        wr.first("modded_note", name=gpu.name, gb=gb, catalog=entry.name, bw=f"{gpu.bandwidth_gb_s:g}")
+        return
+    if gpu.bandwidth_gb_s:
+        wr.echoed.append(f"{gpu.bandwidth_gb_s:g}")
+    bw = wr.fmt("gpu_note_bw", bw=f"{gpu.bandwidth_gb_s:g}") if gpu.bandwidth_gb_s else wr.w["gpu_note_no_bw"]
+    wr.first("gpu_note", name=gpu.name, gb=gb, bw=bw)
+
+
+def _asked_figures(p: Parsed, wr: _Writer, call: int, fits: bool) -> None:
+    """The figures the question asks for by name: users served, largest batch, longest context."""
+    led = wr.led
+    if "concurrency" in p.asks:
+        runtime = led.quote(call, "runtime", "text")
+        if led.get(call, "runtime_detail.max_concurrency") is not None and fits:
+            wr.say(
+                "concurrency",
+                runtime=runtime,
+                tokens=led.quote(call, "runtime_detail.kv_pool_tokens", "count"),
+                n=led.quote(call, "runtime_detail.max_concurrency", "decimal"),
+                ctx=led.quote(call, "context_length", "count"),
+            )
+        elif not fits:
+            wr.say("concurrency_none", runtime=runtime)
+    if "max_batch" in p.asks and fits:
+        wr.say("max_batch", n=led.quote(call, "fit.max_batch_size", "count"))
+    if "max_context" in p.asks and not fits and led.get(call, "fit") is not None:
+        if led.get(call, "fit.max_context_length"):
+            wr.say("max_ctx", ctx=led.quote(call, "fit.max_context_length", "count"))
+        else:
+            wr.say("no_ctx")
+
+
+def _estimate_one(p: Parsed, led: Ledger, wr: _Writer, subject: Subject) -> int | None:
+    _subject_notes(p, wr, subject)
     if p.mode in ("full_finetune", "lora", "qlora", "finetune"):
         _training(p, led, wr, subject)
-        return
+        return None
     precision = subject.precision or p.unknown_precision or _native_precision(subject, p.runtime)
     if precision == "fp8" and _native_precision(subject) == "fp8_block":
         precision = "fp8_block"  # "DeepSeek-V3 in FP8" is its own block-scaled checkpoint
     args: dict[str, Any] = {**_subject_args(subject), "precision": precision}
     args |= _hardware_args(p)
     args["runtime"] = "llama.cpp" if _cpu(args) else _runtime(p, precision)
+    if "concurrency" in p.asks and not p.runtime and not _cpu(args):
+        args["runtime"] = resolve.serving_runtime()  # users served at once: the serving runtime's KV pool
     if p.kv_precision:
         args["kv_cache_precision"] = p.kv_precision
     if p.context_length:
@@ -440,33 +694,50 @@ def _estimate_one(p: Parsed, led: Ledger, wr: _Writer, subject: Subject) -> None
         args["batch_size"] = p.batch_size
     if p.gpu_count_asked and p.gpu is not None:
         _solve_gpu_count(p, led, wr, subject, args)
-        return
+        return None
     call = led.call("estimate_memory", estimate_memory, args)
     if call is None:
         _error(wr, led)
-        return
+        if subject.repo or subject.named:
+            wr.say("need_config", named=subject.named or subject.repo or "")
+            wr.echoed.append(subject.named or subject.repo or "")
+        return None
+    _gpu_notes(p, wr, call)
     _subject_line(wr, call, subject)
     _breakdown_line(wr, call)
     fits = _fit_line(wr, call)
+    _asked_figures(p, wr, call, fits)
     if fits:
         wr.say("max_ctx", ctx=led.quote(call, "fit.max_context_length", "count"))
         _speed_line(wr, call)
     elif led.get(call, "fit") is not None:
         _fitting_precision(led, wr, subject, args, call)
+    else:
+        _speed_line(wr, call)  # no GPU named: the speed the tool could still work out (if any)
     _why_line(wr, call)
     _first_warning(wr, call)
     wr.cite_notes(call)
+    return call
 
 
 def _speed_line(wr: _Writer, call: int) -> None:
     if wr.led.get(call, "speed") is None:
         return
     bound = str(wr.led.get(call, "speed.bound"))
-    if "bandwidth_gb_s" in wr.led.calls[call].args:
+    if _cpu(wr.led.calls[call].args):
         bound = f"cpu {bound}"  # system RAM's bandwidth, not a GPU's
     wr.say(
-        "speed", tps=wr.led.quote(call, "speed.decode_tokens_per_s", "decimal"), bound=wr.w["bound"].get(bound, bound)
+        "speed",
+        tps=wr.led.quote(call, "speed.decode_tokens_per_s", "decimal"),
+        bound=wr.w["bound"].get(bound, bound),
+        prefill=wr.led.quote(call, "speed.prefill_tokens_per_s", "decimal"),
     )
+    if wr.led.get(call, "batch_size") > 1:
+        wr.say(
+            "speed_batch",
+            n=wr.led.quote(call, "batch_size", "count"),
+            agg=wr.led.quote(call, "speed.aggregate_decode_tokens_per_s", "decimal"),
+        )
 
 
 def _fitting_precision(led: Ledger, wr: _Writer, subject: Subject, est_args: dict[str, Any], est_call: int) -> None:
@@ -627,6 +898,7 @@ def _recommend(p: Parsed, led: Ledger, wr: _Writer) -> None:
     if call is None:
         _error(wr, led)
         return
+    _gpu_notes(p, wr, call)
     n = led.get(call, "hardware.num_gpus")
     users = led.get(call, "concurrent_users")
     hardware = led.quote(call, "hardware.name", "gpu")
@@ -899,25 +1171,84 @@ def _concept(p: Parsed, led: Ledger, wr: _Writer, search: SearchFn | None, backg
 def _ask(wr: _Writer, need: Need, partial: bool) -> NeedOut:
     key = {"model": "need_model", "gpu": "need_gpu", "model_size": "need_model_size", "gpu_memory": "need_gpu_memory"}
     name = key[need.what]
-    if need.what == "model" and need.unknown:
+    if need.what == "model" and need.named:
         name = "need_model_unknown"
+    elif need.what == "model" and need.unknown:
+        name = "need_model_unknown_plain"
+    elif need.what == "gpu_memory" and need.named:
+        name = "need_gpu_memory_unknown"
     elif need.what == "gpu" and partial:
         name = "need_gpu_fit"
     sep = "、" if wr.lang == "zh" else ", "
-    ask = wr.fmt(name, ex=sep.join(need.examples))
+    examples = need.examples[0] if name == "need_gpu_memory_unknown" else sep.join(need.examples)
+    if need.named:
+        wr.echoed.append(need.named)
+    ask = wr.fmt(name, ex=examples, named=need.named or "")
     wr.lines.append(ask)
     return NeedOut(what=need.what, ask=ask, examples=need.examples)
 
 
-def answer(question: str, *, search: SearchFn | None = None) -> Answer:
+MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few kilobytes; anything far larger is not one
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """A config.json (or a folder holding one) the user pointed to; OSError/ValueError with the reason."""
+    import json
+    from pathlib import Path
+
+    file = Path(path).expanduser()
+    if file.is_dir():
+        file = file / "config.json"
+    if not file.is_file():
+        raise OSError("no such file")
+    if file.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"larger than {MAX_CONFIG_BYTES:,} bytes")
+    data = json.loads(file.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _config_subject(p: Parsed, wr: _Writer) -> bool:
+    """Read the config.json the question points to; False (and one line saying why) when it cannot be read."""
+    assert p.config_path is not None
+    try:
+        config = read_config(p.config_path)
+    except (OSError, ValueError) as e:
+        wr.say("config_unreadable", path=p.config_path, why=str(e).splitlines()[0] or type(e).__name__)
+        wr.echoed.append(p.config_path)
+        return False
+    p.subjects = [Subject((0, 0), named=p.config_path, config=config)]
+    p.needs = [n for n in p.needs if not n.what.startswith("model")]
+    return True
+
+
+def answer(
+    question: str, *, search: SearchFn | None = None, state: State | None = None, read_files: bool = False
+) -> Answer:
     """Answer a GPU-memory question in its own language (English or Chinese) from the typed tools.
 
     `search` replaces knowledge.search.search_knowledge for the concept path (tests pass one bound to a
-    fixture store); it is imported lazily, so questions that do not need it stay fast.
+    fixture store); it is imported lazily, so questions that do not need it stay fast. `state` is the conversation
+    so far (assistant.conversation): a follow-up takes what it leaves out from it; the new state is returned in
+    `Answer.state`. `read_files`: read a config.json path named in the question (the CLI on the user's own machine;
+    never the help desk, which must not open the server's files for a web page).
     """
-    p = parse(question)
+    try:
+        p = extract(question)
+    except QuestionTooLong as e:
+        return _refused(question, str(e), state)
     led = Ledger()
     wr = _Writer(p.lang, led)
+    config_ok = read_files and p.config_path is not None and _config_subject(p, wr)
+    inherit(p, state)
+    p = finish(p)
+    if config_ok and p.intent in ("concept", "recommend"):
+        p.intent, p.also = "estimate", []
+    if p.inherited:
+        if p.intent == "concept" and p.subjects:
+            p.intent = "estimate"  # "what's the longest context it can take?" about the model sized before
+        p.also = [step for step in p.also if step != "concept"]
     # A missing model or GPU stops a calculation; an explanation is given anyway, and the question asked after.
     blocking = [
         n
@@ -944,11 +1275,16 @@ def answer(question: str, *, search: SearchFn | None = None) -> Answer:
                 _compare(p, led, wr)
             else:
                 _concept(p, led, wr, search, background=n > 0)
+    if p.inherited and wr.lines:
+        items = [wr.w["inherited_items"][k] for k in dict.fromkeys(p.inherited) if k in wr.w["inherited_items"]]
+        sep = "、" if wr.lang == "zh" else ", "
+        wr.lines.insert(1, wr.fmt("inherited", items=sep.join(items)))
     needs = [_ask(wr, need, partial=bool(led.calls)) for need in p.needs]
     if wr.notes:
         wr.say("sources", notes=", ".join(f"note:{n}" for n in wr.notes))
+    new_state = remember(p, state) if state is not None else None
     return Answer(
-        text="\n".join(wr.lines),
+        text=wr.text(),
         language=p.lang,
         intent=p.intent,
         entities=Entities(
@@ -969,4 +1305,26 @@ def answer(question: str, *, search: SearchFn | None = None) -> Answer:
         numbers=led.figures,
         citations=wr.citations,
         needs=needs,
+        inherited=list(dict.fromkeys(p.inherited)),
+        echoed=list(dict.fromkeys(wr.echoed)),
+        state=new_state.as_dict() if new_state is not None else None,
+    )
+
+
+def _refused(question: str, message: str, state: State | None) -> Answer:
+    """A question refused at the boundary (too long): one line, no tool called, the conversation unchanged."""
+    lang = detect_language(question[:MAX_QUESTION_CHARS])
+    text = message
+    if lang == "zh":
+        text = f"问题有 {len(question):,} 个字符，最多接受 {MAX_QUESTION_CHARS:,} 个（请一次只问一个模型和一张显卡）。"
+    return Answer(
+        text=text,
+        language=lang,
+        intent="concept",
+        entities=Entities(models=[], gpus=[]),
+        tool_calls=[],
+        numbers=[],
+        citations=[],
+        needs=[],
+        state=state.as_dict() if state is not None else None,
     )

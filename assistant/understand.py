@@ -7,16 +7,17 @@ Handles English and Chinese, colloquial wording ("双卡3090", "10个人同时�
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Literal
+from functools import cache, lru_cache
+from typing import Any, Literal
 
-from agent_tools import catalog
+from agent_tools import catalog, resolve
 from agent_tools.errors import VramwiseError
 from agent_tools.schemas import GpuEntry, ModelEntry
-from agent_tools.units import parse_tokens
+from agent_tools.units import GiB, parse_tokens
 
 Intent = Literal["estimate", "recommend", "compare", "concept"]
 Lang = Literal["en", "zh"]
@@ -32,6 +33,7 @@ class Need:
     what: Literal["model", "gpu", "model_size", "gpu_memory"]
     examples: list[str]
     unknown: bool = False  # a name was given but is not in the catalog
+    named: str | None = None  # that name, as written
 
 
 @dataclass
@@ -43,10 +45,15 @@ class Subject:
     params_b: float | None = None
     default_size: bool = False  # the size was not said; the catalog's default for the name was used
     precision: str | None = None
+    named: str | None = None  # the name as written, when it is not exactly the model sized (never a silent swap)
+    repo: str | None = None  # a Hugging Face repo id as written ('google/gemma-3n-E4B'), passed to the tool as is
+    closest: str | None = None  # the catalog model nearest to an uncatalogued name (said, never sized instead)
+    inherited: bool = False  # taken from the conversation ("and at 32k context?")
+    config: dict[str, Any] | None = None  # a config.json the question points to (read by the caller, not here)
 
     @property
     def label(self) -> str:
-        return self.model_id or f"{self.params_b:g}B"
+        return self.model_id or self.repo or self.named or f"{self.params_b:g}B"
 
 
 @dataclass
@@ -54,6 +61,19 @@ class GpuMention:
     span: tuple[int, int]
     gpu_id: str
     count: int | None = None
+
+
+@dataclass
+class UnknownGpu:
+    """A device the catalog does not have (or a catalog card with another memory size), as the user named it."""
+
+    name: str
+    vram_gb: float | None  # the memory the user stated (GiB: a "24 GB" card holds 24 GiB), None: not stated
+    bandwidth_gb_s: float | None = None  # stated, or the catalog card's when only its memory differs
+    catalog_id: str | None = None  # the catalog card of that name whose memory differs ('2080 Ti 22G')
+
+
+Ask = Literal["concurrency", "max_context", "max_batch", "speed", "prefill"]
 
 
 @dataclass
@@ -86,6 +106,14 @@ class Parsed:
     file_size: bool = False  # asks how big the file / the weights are, not what the runtime holds
     ladder: bool = False  # "all the quants", "各个量化档位": one model across the precision ladder
     also: list[Intent] = field(default_factory=list)  # further things the question asks, answered after `intent`
+    runtimes: list[str] = field(default_factory=list)  # every runtime named, first mention first
+    count_only: int | None = None  # "same on two cards", "四张卡呢": a GPU count without a GPU name
+    asks: list[Ask] = field(default_factory=list)  # the calculator figures asked for by name
+    followup: bool = False  # worded as a follow-up ("and at 32k?", "换成 q4_k_m 呢？", "that one")
+    bandwidth_gb_s: float | None = None  # stated memory bandwidth ("1 TB/s")
+    unknown_gpu: UnknownGpu | None = None
+    inherited: list[str] = field(default_factory=list)  # what was taken from the conversation
+    config_path: str | None = None  # 'a local ./my-model/config.json': the caller may read it and pass config
 
     @property
     def gpu(self) -> GpuMention | None:
@@ -101,7 +129,9 @@ class Parsed:
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_ZH_NUMBER = re.compile(r"[零一二两三四五六七八九十]+(?=\s*(?:个|张|块|卡|人|位|路并发|路请求|台|倍|比特|bit|并发))")
+_ZH_NUMBER = re.compile(
+    r"[零一二两三四五六七八九十]+(?=\s{0,4}(?:个|张|块|卡|人|位|路并发|路请求|台|倍|比特|bit|并发))"
+)
 # Chinese (and nickname) family names -> the Latin family word the model pattern knows.
 _ZH_FAMILIES = (
     ("通义千问", " qwen "),
@@ -137,23 +167,35 @@ def _zh_number(word: str) -> int:
 
 
 def _fix_typo(match: re.Match[str]) -> str:
-    word = match.group(0)
+    return _typo_fixed(match.group(0))
+
+
+@lru_cache(maxsize=4096)
+def _typo_fixed(word: str) -> str:
     if word in _TYPOS:
         return _TYPOS[word]
     if len(word) < 4 or word in _NOT_TYPOS or word in _FAMILY_WORDS:
         return word
-    close = difflib.get_close_matches(word, _FAMILY_WORDS, n=1, cutoff=0.8)
+    # a typo keeps about the length and one of the first two letters: only those are compared (cheap to skip)
+    near = [f for f in _FAMILY_WORDS if abs(len(f) - len(word)) <= 2 and (f[0] == word[0] or f[1] == word[1])]
+    close = difflib.get_close_matches(word, near, n=1, cutoff=0.8) if near else []
     return close[0] if close else word
 
 
+_BLANKS = re.compile(r"\s+")
+# A question names a handful of models, GPUs and formats; past this many mentions of one kind the rest are not read
+# (bounds the per-mention work on long or hostile input).
+MAX_MENTIONS = 8
+
+
 def normalise(question: str) -> str:
-    text = unicodedata.normalize("NFKC", question).lower()
+    text = _BLANKS.sub(" ", unicodedata.normalize("NFKC", question).lower())  # one space per run: less to scan
     text = _ZH_NUMBER.sub(lambda m: str(_zh_number(m.group(0))), text)
     for zh, latin in _ZH_FAMILIES:
         text = text.replace(zh, latin)
     text = text.replace("deep seek", "deepseek")
     text = re.sub(r"llama[\s.\-_]?cpp", "llamacpp", text)  # the runtime, not a Llama model
-    return re.sub(r"(?<![a-z])[a-z]{3,}(?![a-z])", _fix_typo, text)
+    return re.sub(r"(?<![a-z/])[a-z]{3,}(?![a-z/])", _fix_typo, text)  # repo ids ('mistralai/...') as written
 
 
 # ------------------------------------------------------------------------------------------------- models
@@ -162,17 +204,18 @@ _VARIANTS = ("coder", "distill", "nemo", "small")
 _MODEL_RE = re.compile(
     r"(?<![a-z0-9])(?P<fam>tinyllama|llama(?!cpp)|qwen|(?:deepseek|ds)(?![a-qs-uw-z])|mixtral|mistral|gemma|phi|chatglm"
     r"|glm|yi(?![a-z])|gpt[\s\-_]?oss|baichuan)"
-    r"[\s\-_:]*(?P<ver>v?\d+(?:\.\d+)?(?![\d.]|\s*b(?![a-z])|x\d)|r1)?"
+    r"[\s\-_:]*(?P<ver>v?\d+(?:\.\d+)?(?![\d.]|\s{0,4}b(?![a-z])|x\d)|r1)?"
     r"(?P<mods>(?:[\s\-_:]*(?:coder|instruct|chat|it|distill|蒸馏版?|qwen|llama|nemo|small|mini|medium|base|moe)"
     r"(?![a-z]))*)"
-    r"[\s\-_:]*(?P<size>(?:\d+x)?\d+(?:\.\d+)?\s*b(?![a-z])(?:[\s\-_]*a\d+(?:\.\d+)?b)?)?"
+    r"[\s\-_:]*(?P<size>(?:\d+x)?\d+(?:\.\d+)?\s{0,4}b(?![a-z])(?:[\s\-_]*a\d+(?:\.\d+)?b)?)?"
     r"(?P<tail>(?:[\s\-_:]*(?:coder|instruct|chat|it|distill|蒸馏版?)(?![a-z]))*)"
 )
-_SIZE_RE = re.compile(r"(?<![a-z0-9.])(?P<n>\d+(?:\.\d+)?)\s*b(?![a-z])")
-_YI_RE = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*亿")  # 70亿 = 7B
+_SIZE_RE = re.compile(r"(?<![a-z0-9.])(?P<n>\d+(?:\.\d+)?)\s{0,4}b(?![a-z])")
+_YI_RE = re.compile(r"(?<![\d.])(?P<n>\d+(?:\.\d+)?)\s{0,4}亿")  # 70亿 = 7B
 _SIZE_LABEL = re.compile(r"(?<![a-z0-9.])((?:\d+x)?\d+(?:\.\d+)?)b(?![a-z0-9])")
 
 
+@lru_cache(maxsize=4096)
 def _family_key(family: str) -> str:
     return re.sub(r"[^a-z0-9]", "", family.lower())
 
@@ -208,6 +251,20 @@ def _newest_family(models: list[ModelEntry]) -> list[ModelEntry]:
     return [m for m in pool if m.family == newest.family]
 
 
+def _plainest(cands: list[ModelEntry], base: str, ver: str, variant: str, size: str) -> list[ModelEntry]:
+    """'Qwen2.5 7B' among Qwen2.5-7B-Instruct, Qwen2.5-Math-7B-Instruct and Qwen2.5-7B-Instruct-1M: the one the
+    catalog itself calls that name, else the one whose repo name starts with the family and is shortest (the
+    others add a word the question did not say)."""
+    direct = resolve.find_model("-".join(x for x in (base + ver, variant, size) if x))
+    if direct is not None and direct in cands:
+        return [direct]
+    own = [c for c in cands if catalog.normalize(c.id.split("/")[-1]).startswith(base)] or cands
+    shortest = min(len(c.id.split("/")[-1]) for c in own)
+    plain = [c for c in own if len(c.id.split("/")[-1]) == shortest]
+    return plain if len(plain) == 1 else cands
+
+
+@lru_cache(maxsize=1024)
 def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: bool = False) -> ModelLookup:
     """The catalog model a (family, version, modifiers, size) mention names, or the candidates when ambiguous."""
     base = {"ds": "deepseek"}.get(fam, re.sub(r"[^a-z]", "", fam))
@@ -244,14 +301,13 @@ def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: boo
         cands = [m for m in cands if size_label(m.id) == size]
     if not ver and cands:
         cands = _newest_family(cands)
+    if len(cands) > 1 and size:
+        cands = _plainest(cands, base, ver_text, variant, size)
     if len(cands) == 1:
         # "llama" alone resolves to the newest family's only model: say that a default was taken.
         return ModelLookup(cands[0], cands, default_size=size is None and ver is None)
     if len(cands) > 1 and not size:
-        try:
-            default = catalog.resolve_model(base + ver_text)
-        except VramwiseError:
-            default = None
+        default = resolve.find_model(base + ver_text)
         if default is not None and default in cands:
             return ModelLookup(default, cands, default_size=True)
     if not cands and not size:
@@ -261,12 +317,7 @@ def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: boo
 
 @cache
 def _alias_keys() -> list[tuple[str, str]]:
-    keys: dict[str, str] = {}
-    for m in catalog.list_models():
-        for alias in (m.name, *m.aliases):
-            k = catalog.normalize(alias)
-            if len(k) >= 5:
-                keys.setdefault(k, m.id)
+    keys = {k: model_id for k, model_id in resolve.model_alias_keys().items() if len(k) >= 5}
     return sorted(keys.items(), key=lambda kv: -len(kv[0]))
 
 
@@ -278,34 +329,219 @@ def _alias_scan(text: str) -> str | None:
     return None
 
 
+# Words in a model mention that do not distinguish one checkpoint from another (or were read as something else).
+_MENTION_NOISE = frozenset(
+    {"instruct", "chat", "it", "base", "hf", "gguf", "model", "distill", "蒸馏", "蒸馏版", "ds", "v", "the", "of"}
+)
+_REPO_RE = re.compile(r"(?<![a-z0-9_.\-/])[a-z0-9][a-z0-9_.\-]{0,95}/[a-z0-9][a-z0-9_.\-]{0,95}(?![a-z0-9_\-/])")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-/")
+_NAME_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "for",
+        "my",
+        "our",
+        "your",
+        "model",
+        "models",
+        "llm",
+        "llms",
+        "dense",
+        "moe",
+        "with",
+        "at",
+        "in",
+        "on",
+        "run",
+        "running",
+        "fit",
+        "and",
+        "or",
+        "vs",
+        "to",
+        "is",
+        "are",
+        "about",
+        "what",
+        "how",
+        "need",
+        "does",
+        "do",
+        "can",
+        "could",
+        "will",
+        "fine",
+        "tune",
+        "tuning",
+        "lora",
+        "qlora",
+        "size",
+        "params",
+        "parameters",
+        "parameter",
+        "billion",
+        "from",
+        "than",
+        "like",
+        "as",
+        "use",
+        "using",
+        "between",
+        "both",
+        "only",
+        "just",
+        "any",
+        "some",
+        "this",
+        "that",
+        "it",
+        "its",
+        "per",
+        "each",
+        "every",
+        "gpu",
+        "card",
+        "vram",
+        "memory",
+    ]
+)
+_NAME_BEFORE = re.compile(
+    r"([a-z][a-z0-9.]{0,30}(?:[\-_][a-z0-9.]{1,30}){0,4})[\s\-_]{1,3}(?:([a-z0-9.]{1,4})[\s\-_]{1,3})?$"
+)
+
+
+def _is_repo(name: str) -> bool:
+    """'org/name' as Hugging Face spells repo ids: 'tokens/s', 'fp16/bf16', '13b/14b' are not."""
+    org, sep, repo = name.partition("/")
+    return (
+        bool(sep)
+        and "/" not in repo
+        and len(org) >= 2
+        and org[0].isalpha()
+        and len(repo) >= 3
+        and any(c in repo for c in "-.")
+        and any(c.isalpha() for c in repo)
+    )
+
+
+def _widen(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """The whole written name around a match: 'gemma 3' in 'google/gemma-3n-e4b' widens to all of it."""
+    a, b = span
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    while a < b and text[a].isspace():
+        a += 1
+    while a > 0 and text[a - 1] in _NAME_CHARS:
+        a -= 1
+    while b < len(text) and text[b] in _NAME_CHARS:
+        b += 1
+    while b > a and text[b - 1] in "._-/":
+        b -= 1
+    return a, b
+
+
+def _as_written(parsed: Parsed, span: tuple[int, int]) -> str:
+    """The text of a span of the normalised question, in the user's own capitals when it can be found."""
+    piece = parsed.text[span[0] : span[1]].strip()
+    at = parsed.question.lower().find(piece)
+    return parsed.question[at : at + len(piece)] if at >= 0 and piece else piece
+
+
+def _mention(parsed: Parsed, span: tuple[int, int]) -> str:
+    return _as_written(parsed, _widen(parsed.text, span))
+
+
+def _extra_words(mention: str, entry: ModelEntry) -> list[str]:
+    """Words of the mention the catalog entry's id, name and aliases do not contain ('3n', 'coder', 'vl')."""
+    hay = catalog.normalize(" ".join((entry.id, entry.name, *entry.aliases)))
+    words = [w for w in re.split(r"[\s/_:\-]+", mention.lower()) if w]
+    extra = []
+    for word in words:
+        key = catalog.normalize(word)
+        if not key or word in _MENTION_NOISE or key in hay or resolve.find_precision(word) is not None:
+            continue
+        extra.append(word)
+    return extra
+
+
+def _uncatalogued(parsed: Parsed, span: tuple[int, int], mention: str, closest: str | None) -> None:
+    """A model named but not in the catalog: a Hub id goes to the tool as written; a name with a size is sized
+    from that size (and says so); else the assistant asks."""
+    if _is_repo(mention):
+        parsed.subjects.append(Subject(span, repo=mention, named=mention, closest=closest))
+        return
+    size = _SIZE_RE.search(parsed.text, span[0], span[1])
+    if size is not None and float(size.group("n")) > 0:
+        parsed.subjects.append(Subject(span, params_b=float(size.group("n")), named=mention, closest=closest))
+        return
+    examples = [resolve.model_entry(closest).name] if closest else list(MODEL_EXAMPLES)
+    parsed.needs.append(Need("model", examples, unknown=True, named=mention))
+
+
+def _name_before(parsed: Parsed, span: tuple[int, int]) -> str | None:
+    """'OLMo 2 13B', 'Falcon 40B', 'Seed-OSS-36B': the name written just before a bare size, when there is one."""
+    window = parsed.text[max(0, span[0] - 40) : span[0]]
+    m = _NAME_BEFORE.search(window)
+    if m is None:
+        return None
+    word = m.group(1)
+    if word in _NAME_STOP or word.split("-")[0] in _NAME_STOP or len(word) < 3:
+        return None
+    if m.group(2) and m.group(2) in _NAME_STOP:
+        return None
+    start = span[0] - len(window) + m.start(1)
+    return _as_written(parsed, _widen(parsed.text, (start, span[1])))
+
+
 def _models(parsed: Parsed) -> list[tuple[int, int]]:
     """Fill parsed.subjects; returns the spans taken."""
     text = parsed.text
     full = "满血" in text or "full 671b" in text
     taken: list[tuple[int, int]] = []
-    for m in _MODEL_RE.finditer(text):
+    for m in itertools.islice(_MODEL_RE.finditer(text), MAX_MENTIONS):
         fam = re.sub(r"[\s\-_]", "", m.group("fam"))
         mods = (m.group("mods") or "") + (m.group("tail") or "")
         found = find_model(fam, m.group("ver"), mods, m.group("size"), full)
         span = (m.start(), m.end())
+        wide = _widen(text, span)
+        if any(a < wide[1] and wide[0] < b for a, b in taken):
+            continue  # 'mistral' twice in 'mistralai/mistral-7b-v0.1': one name
         taken.append(span)
-        if found.entry is not None:
+        mention = _mention(parsed, span)
+        if found.entry is not None and not _extra_words(mention, found.entry):
             parsed.subjects.append(Subject(span, model_id=found.entry.id, default_size=found.default_size))
+            continue
+        if found.entry is not None or _is_repo(mention):
+            # A name the catalog model does not carry ('gemma-3n-e4b' is not Gemma 3 4B): never sized silently.
+            taken[-1] = _widen(parsed.text, span)
+            _uncatalogued(parsed, taken[-1], mention, found.entry.id if found.entry else None)
         elif found.candidates:
             parsed.needs.append(Need("model_size", [c.name for c in found.candidates[:8]]))
         else:
             family = [c for c in find_model(fam, m.group("ver"), "", None).candidates if not c.legacy]
-            parsed.needs.append(Need("model", [c.name for c in family[:4]] or list(MODEL_EXAMPLES), unknown=True))
+            examples = [c.name for c in family[:4]] or list(MODEL_EXAMPLES)
+            parsed.needs.append(Need("model", examples, unknown=True, named=mention))
     if not parsed.subjects and not any(n.what.startswith("model") for n in parsed.needs):
         model_id = _alias_scan(text)
         if model_id:
             parsed.subjects.append(Subject((0, 0), model_id=model_id))
-    for m in _SIZE_RE.finditer(text):
+    for m in itertools.islice(_REPO_RE.finditer(text), MAX_MENTIONS):
+        span = (m.start(), m.end())
+        free = not any(a < span[1] and span[0] < b for a, b in taken)
+        if free and _is_repo(m.group(0)) and resolve.find_model(m.group(0)) is None:
+            taken.append(span)
+            _uncatalogued(parsed, span, _mention(parsed, span), None)
+    for m in itertools.islice(_SIZE_RE.finditer(text), MAX_MENTIONS):
         span = (m.start(), m.end())
         if not any(a <= span[0] < b for a, b in taken) and float(m.group("n")) > 0:
-            parsed.subjects.append(Subject(span, params_b=float(m.group("n"))))
+            named = _name_before(parsed, span)
+            subject = Subject(span, params_b=float(m.group("n")), named=named)
+            parsed.subjects.append(subject)
             taken.append(span)
-    for m in _YI_RE.finditer(text):
+    for m in itertools.islice(_YI_RE.finditer(text), MAX_MENTIONS):
         if float(m.group("n")) <= 0:
             continue
         parsed.subjects.append(Subject((m.start(), m.end()), params_b=float(m.group("n")) / 10))
@@ -324,17 +560,17 @@ _COUNT_WORDS = {"one": 1, "single": 1, "two": 2, "dual": 2, "double": 2, "pair o
 _COUNT_WORDS |= {"four": 4, "quad": 4, "six": 6, "eight": 8, "sixteen": 16}
 _MEASURE = r"(?:张|块|个|台|卡|片)"
 _BEFORE_COUNT = (
-    re.compile(r"(\d{1,2})\s*[x×*]\s*$"),
-    re.compile(rf"(\d{{1,2}})\s*{_MEASURE}\s*(?:的)?\s*$"),
+    re.compile(r"(\d{1,2})\s{0,4}[x×*]\s{0,4}$"),
+    re.compile(rf"(\d{{1,2}})\s{{0,4}}{_MEASURE}\s{{0,4}}(?:的)?\s{{0,4}}$"),
     re.compile(r"(?<![\d.a-z])(\d{1,2})\s+$"),
     re.compile(r"(?<![a-z])(" + "|".join(_COUNT_WORDS) + r")\s+$"),
 )
 _AFTER_COUNT = (
-    re.compile(r"^s?\s*[x×*]\s*(\d{1,2})(?![\d.])"),
-    re.compile(rf"^s?\s*(\d{{1,2}})\s*{_MEASURE}"),
+    re.compile(r"^s?\s{0,4}[x×*]\s{0,4}(\d{1,2})(?![\d.])"),
+    re.compile(rf"^s?\s{{0,4}}(\d{{1,2}})\s{{0,4}}{_MEASURE}"),
 )
 _COUNT_ASKED = re.compile(
-    r"(?:几|多少)\s*(?:张|块|台|卡|片)|how many (?:gpus|cards|graphics cards)|number of (?:gpus|cards)"
+    r"(?:几|多少)\s{0,4}(?:张|块|台|卡|片)|how many (?:gpus|cards|graphics cards)|number of (?:gpus|cards)"
 )
 _HOW_MANY_BEFORE = re.compile(r"how many\s+(?:(?:nvidia|rtx)\s+)?$")
 _COUNT_PREFIX = re.compile(r"^(\d{1,2}x)(.*\d.*)$")  # '2x4090' is one token: split the count off
@@ -344,15 +580,75 @@ _CHIP = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]{2,}$")  # 'm3max', '4060ti': a
 
 @cache
 def _gpu_index() -> dict[str, GpuEntry]:
-    index: dict[str, GpuEntry] = {}
-    for g in catalog.list_gpus():
-        for key in (g.id, g.name, *g.aliases):
-            index.setdefault(catalog.normalize_gpu(key), g)
-    return index
+    return resolve.gpu_alias_keys()  # the catalog's own alias index
+
+
+_MAX_GPU_TOKEN = 24
+
+
+@cache
+def _gpu_key_prefixes() -> frozenset[str]:
+    """Every prefix of every catalog GPU key (with and without 'rtx'): a window of words whose joined key is not
+    one cannot grow into a GPU name, so it is not looked up (this keeps the scan linear in the question)."""
+    out: set[str] = set()
+    for key in _gpu_index():
+        for full in (key, "rtx" + key):
+            out.update(full[:n] for n in range(1, len(full) + 1))
+    return frozenset(out)
+
+
+@lru_cache(maxsize=8192)
+def _chip_key(words: tuple[str, ...]) -> str | None:
+    """'m3 max' -> 'm3max' when it names a chip the catalog sells in several memory sizes, else None."""
+    chip = resolve.gpu_key(" ".join(words))
+    return chip if _CHIP.match(chip) and chip in _sized_chips() else None
+
+
+@lru_cache(maxsize=8192)
+def _word_key(word: str) -> str:
+    return resolve.gpu_key(word)
+
+
+def _window(tokens: list[tuple[str, int, int]], i: int) -> int:
+    """How many words from tokens[i] (at most 4) can still be the start of a catalog GPU name."""
+    prefixes = _gpu_key_prefixes()
+    joined = ""
+    longest = 0
+    for n in range(min(4, len(tokens) - i)):
+        joined += _word_key(tokens[i + n][0])
+        if not joined:
+            longest = n + 1  # a vendor word ('nvidia') alone: keep going
+            continue
+        if joined in prefixes or (joined.endswith("s") and joined[:-1] in prefixes):
+            longest = n + 1
+        else:
+            break
+    return longest
+
+
+@cache
+def _sized_chips() -> dict[str, dict[str, GpuEntry]]:
+    """'m3max' -> {GPU id: entry} for the chips the catalog sells in several memory sizes ('m3max64g')."""
+    out: dict[str, dict[str, GpuEntry]] = {}
+    for key, entry in _gpu_index().items():
+        if not key.endswith("g"):
+            continue
+        cut = len(key) - 1
+        while cut > 0 and key[cut - 1].isdigit():
+            cut -= 1
+            # every split of the digits: 'm18g' is chip 'm1' with 8 GB (or 'm' with 18 GB)
+            if cut < len(key) - 1:
+                out.setdefault(key[:cut], {})[entry.id] = entry
+    return out
 
 
 def _gpu_key(words: list[str]) -> GpuEntry | None:
-    key = catalog.normalize_gpu(" ".join(words))
+    return _gpu_key_of(tuple(words))
+
+
+@lru_cache(maxsize=8192)
+def _gpu_key_of(words: tuple[str, ...]) -> GpuEntry | None:
+    key = resolve.gpu_key(" ".join(words))
     index = _gpu_index()
     hit = index.get(key)
     if hit is None and key.endswith("s"):
@@ -365,14 +661,20 @@ def _gpu_key(words: list[str]) -> GpuEntry | None:
 _MEM_TOKEN = re.compile(r"^(\d+(?:\.\d+)?)g(?:b|ib)?$")
 
 
+_NUMBER_TOKEN = re.compile(r"\d+(?:\.\d+)?")
+
+
 def _memory_tokens(tokens: list[tuple[str, int, int]]) -> dict[int, tuple[float, int]]:
     """Token index -> (GB, tokens it spans) for '24gb', '24g', '24 gb'."""
     found: dict[int, tuple[float, int]] = {}
-    for k, (word, _, _) in enumerate(tokens):
+    for k, (token, _, _) in enumerate(tokens):
+        if not token[:1].isdigit():
+            continue
+        word = token.rstrip(".")  # '11gb.' at the end of a sentence
         m = _MEM_TOKEN.match(word)
         if m:
             found[k] = (float(m.group(1)), 1)
-        elif re.fullmatch(r"\d+(?:\.\d+)?", word) and k + 1 < len(tokens) and tokens[k + 1][0] in ("g", "gb", "gib"):
+        elif _NUMBER_TOKEN.fullmatch(word) and k + 1 < len(tokens) and tokens[k + 1][0] in ("g", "gb", "gib"):
             found[k] = (float(word), 2)
     return found
 
@@ -390,9 +692,9 @@ def _memory_near(memory: dict[int, tuple[float, int]], i: int, j: int) -> float 
 
 def _count_near(text: str, start: int, end: int) -> int | None:
     before, after = text[max(0, start - 14) : start], text[end : end + 10]
-    if re.search(r"双\s*(?:卡|显卡|路)?\s*$", before) or re.match(r"^s?\s*双卡", after):
+    if re.search(r"双\s{0,4}(?:卡|显卡|路)?\s{0,4}$", before) or re.match(r"^s?\s{0,4}双卡", after):
         return 2
-    if re.search(r"单\s*(?:卡|显卡)\s*$", before):
+    if re.search(r"单\s{0,4}(?:卡|显卡)\s{0,4}$", before):
         return 1
     for pattern in _BEFORE_COUNT:
         m = pattern.search(before)
@@ -419,16 +721,17 @@ def _gpus(parsed: Parsed) -> None:
             tokens.append((word, start, m.end()))
     memory = _memory_tokens(tokens)
     i = 0
-    while i < len(tokens):
+    while i < len(tokens) and len(parsed.gpus) < MAX_MENTIONS:
         hit = None
         if i in memory or tokens[i][0] == "a":  # '40 gb' is a size, 'a 40 gb a100' is not an A40
             i += 1
             continue
-        for length in (4, 3, 2, 1):
-            if i + length > len(tokens):
-                continue
+        if len(tokens[i][0]) > _MAX_GPU_TOKEN:
+            i += 1  # no GPU name has a word this long ('1111…'): not looked up
+            continue
+        for length in range(_window(tokens, i), 0, -1):
             words = [t[0] for t in tokens[i : i + length]]
-            if length > 1 and any(_CJK.search(w) for w in words):
+            if length > 1 and any(_is_cjk(w) for w in words):
                 continue
             hit = _gpu_key(words)
             if hit is not None:
@@ -436,14 +739,30 @@ def _gpus(parsed: Parsed) -> None:
         if hit is not None:
             gb = _memory_near(memory, i, i + length)
             sized = _gpu_key([t[0] for t in tokens[i : i + length]] + [f"{gb:g}g"]) if gb else None
+            if gb and sized is None and hit.memory_basis != "unified_ram" and abs(gb * GiB - hit.memory_bytes) > GiB:
+                # '2080 Ti 22G' (a modded card): the stated memory wins, the catalog card's bandwidth is kept
+                start, end = tokens[i][1], tokens[i + length - 1][2]
+                parsed.unknown_gpu = UnknownGpu(
+                    _as_written(parsed, (start, end)), gb, hit.bandwidth_gb_s, catalog_id=hit.id
+                )
+                parsed.vram_gb = gb
+                parsed.bandwidth_gb_s = parsed.bandwidth_gb_s or hit.bandwidth_gb_s
+                i += length
+                continue
             hit = sized or hit
+            nxt = tokens[i + length][0] if i + length < len(tokens) else ""
+            if nxt in _GPU_SUFFIXES and _gpu_key([t[0] for t in tokens[i : i + length]] + [nxt]) is None:
+                i += 1  # 'Titan V', '4060 Ti' when the catalog lacks that variant: not the base card
+                continue
         if hit is None:
             for length in (2, 1):
                 words = [t[0] for t in tokens[i : i + length]]
-                chip = catalog.normalize_gpu(" ".join(words))
-                if len(words) < length or any(_CJK.search(w) for w in words) or not _CHIP.match(chip):
+                if len(words) < length or any(_is_cjk(w) for w in words):
                     continue
-                sized = {g.id: g for k, g in _gpu_index().items() if re.fullmatch(re.escape(chip) + r"\d+g", k)}
+                chip = _chip_key(tuple(words))
+                if chip is None:
+                    continue
+                sized = _sized_chips().get(chip, {})
                 if len(sized) > 1 and not parsed.gpus:
                     gb = _memory_near(memory, i, i + length)
                     hit = _gpu_index().get(f"{chip}{gb:g}g") if gb else None
@@ -463,45 +782,165 @@ def _gpus(parsed: Parsed) -> None:
         parsed.gpu_count_asked = True
         parsed.gpus[0].count = None
     if parsed.gpus and parsed.gpus[0].count is None and not parsed.gpu_count_asked:
-        m = re.search(rf"(\d{{1,2}})\s*(?:gpus|cards|{_MEASURE}卡|卡)", text)
+        m = re.search(rf"(\d{{1,2}})\s{{0,4}}(?:gpus|cards|{_MEASURE}卡|卡)", text)
         if m:
             parsed.gpus[0].count = int(m.group(1))
 
 
+# Product-line words that mark a GPU mention even when the card is not in the catalog ('GTX 1080 Ti', '昇腾 910B').
+# Not a GPU list: the card itself is never looked up here, only recognised as a device the user named.
+_GPU_LINES = (
+    "rtx",
+    "gtx",
+    "rx",
+    "radeon",
+    "titan",
+    "tesla",
+    "quadro",
+    "jetson",
+    "arc",
+    "instinct",
+    "mtt",
+    "dcu",
+    "mlu",
+)
+_GPU_LINES_ZH = ("昇腾", "摩尔线程", "寒武纪", "海光", "天数", "沐曦")
+_GPU_SUFFIXES = frozenset(
+    [
+        "ti",
+        "super",
+        "xt",
+        "xtx",
+        "nx",
+        "agx",
+        "nano",
+        "orin",
+        "xavier",
+        "pro",
+        "max",
+        "ultra",
+        "v",
+        "vii",
+        "ada",
+        "sxm",
+        "pcie",
+        "nvl",
+        "laptop",
+        "mobile",
+        "s",
+    ]
+)
+
+
+def _is_cjk(token: str) -> bool:
+    return token[:1] >= "\u3400"  # a _TOKEN is all Latin letters and digits or all CJK
+
+
+@lru_cache(maxsize=8192)
+def _line_word(token: str) -> bool:
+    if any(w in token for w in _GPU_LINES_ZH):
+        return True
+    return any(token == w or (token.startswith(w) and token[len(w) :].isdigit()) for w in _GPU_LINES)
+
+
+def _unknown_gpu(parsed: Parsed) -> None:
+    """A GPU named but not in the catalog: sized with the memory stated next to it, else the memory is asked."""
+    if parsed.unknown_gpu is not None or parsed.cpu_only:
+        return
+    tokens = [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(parsed.text)]
+    memory = _memory_tokens(tokens)
+    for i, (word, _, _) in enumerate(tokens):
+        if not _line_word(word):
+            continue
+        j = i + 1
+        while j < len(tokens) and j - i < 5 and j not in memory and not _is_cjk(tokens[j][0]):
+            nxt = tokens[j][0]
+            if not (any(c.isdigit() for c in nxt) or nxt in _GPU_SUFFIXES or _line_word(nxt)):
+                break
+            j += 1
+        if j == i + 1 and not any(c.isdigit() for c in word):
+            continue  # 'rtx' or 'radeon' alone names no card
+        start = tokens[i + 1][1] if _is_cjk(word) and j > i + 1 else tokens[i][1]
+        name = _as_written(parsed, (start, tokens[j - 1][2]))
+        gb = _memory_near(memory, i, j)
+        if gb is None and parsed.vram_gb is not None:
+            gb = parsed.vram_gb  # 'my 16GB card ... a Radeon VII'
+        parsed.unknown_gpu = UnknownGpu(name, gb, parsed.bandwidth_gb_s)
+        if gb is not None:
+            parsed.vram_gb = gb
+        return
+
+
 # ------------------------------------------------------------------------------------- precision and others
 
-_RUNTIMES = (
-    (re.compile(r"ollama|llama\.?cpp|lm\s?studio|gguf"), "llama.cpp"),
-    (re.compile(r"vllm|sglang"), "vllm"),
-    (re.compile(r"transformers|hugging\s?face|bitsandbytes"), "transformers"),
-    (re.compile(r"(?<![a-z])serv(?:e|ed|ing)(?![a-z])|推理服务"), "vllm"),  # serving many users: vLLM's profile
-)
-_BITS_BY_RUNTIME = {
-    "llama.cpp": {2: "q2_k", 3: "q3_k_m", 4: "q4_k_m", 5: "q5_k_m", 6: "q6_k", 8: "q8_0", 16: "fp16", 32: "fp32"},
-    "vllm": {4: "awq_int4", 8: "fp8", 16: "bf16", 32: "fp32"},
-    "transformers": {4: "bnb_nf4", 8: "bnb_int8", 16: "bf16", 32: "fp32"},
-}
-_PRECISION_PATTERNS = (
-    re.compile(r"(?<![a-z0-9])((?:gptq|awq)[\s\-_]*(?:int)?[48](?:[\s-]?bits?)?)(?![a-z0-9])"),
-    re.compile(r"(?<![a-z0-9])(iq4_(?:xs|nl)|q[2-8]_k_[sml]|q[2-8]_k|q[4-8]_[01]|q[2-8]k[sml])(?![a-z0-9_])"),
-    re.compile(
-        r"(?<![a-z0-9])(fp32|fp16|bf16|fp8|f16|f32|float16|bfloat16|float32|int8|awq|gptq|nf4|mxfp4|w8a16"
-        r"|bnb[_-]?(?:int8|nf4))(?![a-z0-9])"
-    ),
-    re.compile(r"(?<![a-z0-9_])(q[2-8])(?![a-z0-9_])"),
-    re.compile(r"(半精度|全精度|单精度|half[\s-]precision|full[\s-]precision)"),
-)
-_WORD_FORMATS = {"半精度": "fp16", "half precision": "fp16", "half-precision": "fp16", "单精度": "fp32"}
-_WORD_FORMATS |= {"全精度": "fp32", "full precision": "fp32", "full-precision": "fp32"}
-_BITS = re.compile(r"(?<![\d.a-z])(?:(\d{1,2})\s*-?\s*(?:bits?|位|比特)(?![a-z])|int(4)(?![a-z0-9]))")
+
+def _alias_pattern(alias: str) -> str:
+    """A catalog alias as a regex of literals: separators (space, '.', '_', '-') optional and interchangeable."""
+    parts = [re.escape(p) for p in re.split(r"[\s._\-]+", alias.lower()) if p]
+    return r"[\s._\-]?".join(parts)
+
+
+def _literal_alternation(aliases: list[str]) -> str:
+    # longest first, so 'q4_k_m' wins over 'q4'; an alternation of literals cannot backtrack more than its length
+    return "|".join(_alias_pattern(a) for a in sorted(set(aliases), key=lambda a: (-len(a), a)))
+
+
+@cache
+def _runtime_matcher() -> tuple[re.Pattern[str], dict[str, str], frozenset[str]]:
+    """One pattern for every runtime alias in runtimes.yaml and every runtime word in advice.yaml; the matched
+    text's key -> runtime id; the keys that only imply a runtime ('serving')."""
+    named = {a: rt for a, rt in resolve.runtime_aliases().items() if len(a) >= 3 and rt != "generic"}
+    named["llama.cpp"] = "llama.cpp"
+    words = resolve.runtime_words()
+    by_key = {_alias_key(w): rt for w, rt in words.items()} | {_alias_key(a): rt for a, rt in named.items()}
+    pattern = re.compile(r"(?<![a-z])(?:" + _literal_alternation([*named, *words]) + r")(?![a-z])")
+    return pattern, by_key, frozenset(_alias_key(w) for w in words)
+
+
+def _runtimes_named(text: str) -> list[str]:
+    """Runtime ids the text names, in order of first mention (named runtimes before implied ones)."""
+    pattern, by_key, implied = _runtime_matcher()
+    hits: list[tuple[int, int, str]] = []
+    for m in itertools.islice(pattern.finditer(text), 2 * MAX_MENTIONS):
+        key = _alias_key(m.group(0))
+        if key in by_key:
+            hits.append((int(key in implied), m.start(), by_key[key]))
+    return list(dict.fromkeys(rt for _, _, rt in sorted(hits)))
+
+
+def _alias_key(text: str) -> str:
+    return re.sub(r"[\s._\-]+", "", text.lower())
+
+
+_BIT_WIDTH_ALIAS = re.compile(r"^(?:\d{1,2}\s{0,4}-?\s{0,4}(?:bits?|位|比特)|int\d{1,2})$")
+
+
+@cache
+def _precision_pattern() -> re.Pattern[str]:
+    """Every format id and alias in formats.yaml, as whole words. Left out: bare bit widths ('8bit', 'int4'),
+    read through advice.yaml bits_formats for the runtime in use, and alias words without a digit that do not
+    start a format id ('half', 'ollama default'), which are ordinary words in a sentence."""
+    ids = {f for f in resolve.format_aliases().values()}
+    keep = []
+    for alias in resolve.format_aliases():
+        low = alias.lower()
+        if _BIT_WIDTH_ALIAS.match(low):
+            continue
+        if not re.search(r"\d|[\u3400-\u9fff]", low) and not any(i.startswith(low) for i in ids):
+            continue
+        keep.append(low)
+    return re.compile(r"(?<![a-z0-9])(" + _literal_alternation(keep) + r")(?![a-z0-9_])")
+
+
+_BITS = re.compile(r"(?<![\d.a-z])(?:(\d{1,2})\s?-?\s?(?:bits?|位|比特)(?![a-z])|int(4)(?![a-z0-9]))")
 # Something written like a format name that the catalog does not know ('q4_k_z', 'fp6'): passed to the tool as
 # written, so the answer is the tool's error with its did-you-mean rather than a silent default.
 _FORMAT_LIKE = re.compile(r"(?<![a-z0-9])(i?q\d(?:_[a-z0-9]+)+|fp\d{1,2}|bf\d{1,2}|int\d{1,2})(?![a-z0-9])")
 _KV_WORD = r"(?:kv[\s\-_]*(?:cache|缓存)?|k/v|键值缓存)"
 _KV_BEFORE = re.compile(_KV_WORD + r"[^,.;，。？?]{0,12}$")  # "KV cache in q8_0": the format follows
-_KV_AFTER = re.compile(r"\s*" + _KV_WORD)  # "fp8 KV cache": the format comes first
+_KV_AFTER = re.compile(r"\s{0,4}" + _KV_WORD)  # "fp8 KV cache": the format comes first
 _OPTIMIZERS = (
-    (re.compile(r"(?:8[\s-]?bit|8位|8比特)\s*adam\w*|adam\w*[\s_-]*8[\s_-]?bit|bnb\s*adam"), "adamw_8bit"),
+    (re.compile(r"(?:8[\s-]?bit|8位|8比特)\s{0,4}adam\w*|adam\w*[\s_-]*8[\s_-]?bit|bnb\s{0,4}adam"), "adamw_8bit"),
     (re.compile(r"(?<![a-z])sgd(?![a-z])"), "sgd"),
     (re.compile(r"(?<![a-z])adamw?(?![a-z0-9_])"), "adamw"),
 )
@@ -514,24 +953,15 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
     def free(span: tuple[int, int]) -> bool:
         return not any(a < span[1] and span[0] < b for a, b in taken + [s for s, _ in found])
 
-    for pattern in _PRECISION_PATTERNS:
-        for m in pattern.finditer(text):
-            span = (m.start(), m.end())
-            if not free(span):
-                continue
-            word = m.group(1)
-            vendor = re.match(r"(gptq|awq)\W*(?:int)?([48])", word)
-            if vendor:
-                word = f"{vendor.group(1)}_int{vendor.group(2)}"
-            try:
-                fmt = _WORD_FORMATS.get(word) or catalog.resolve_format(word).id
-            except VramwiseError:
-                continue
-            found.append((span, fmt))
-    bits_map = _BITS_BY_RUNTIME.get(parsed.runtime or "llama.cpp", _BITS_BY_RUNTIME["llama.cpp"])
-    for m in _BITS.finditer(text):
+    aliases = {_alias_key(a): f for a, f in resolve.format_aliases().items()}
+    for m in itertools.islice(_precision_pattern().finditer(text), 2 * MAX_MENTIONS):
         span = (m.start(), m.end())
-        fmt = bits_map.get(int(m.group(1) or m.group(2)))
+        fmt = aliases.get(_alias_key(m.group(1)))
+        if fmt is not None and free(span):
+            found.append((span, fmt))
+    for m in itertools.islice(_BITS.finditer(text), MAX_MENTIONS):
+        span = (m.start(), m.end())
+        fmt = resolve.bits_format(int(m.group(1) or m.group(2)), parsed.runtime)
         if fmt and free(span):
             found.append((span, fmt))
     for m in _FORMAT_LIKE.finditer(text):
@@ -543,7 +973,7 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
         kv_named = _KV_BEFORE.search(text[max(0, span[0] - 24) : span[0]]) or _KV_AFTER.match(text[span[1] :])
         if kv_named and parsed.kv_precision is None:
             try:
-                parsed.kv_precision = catalog.resolve_kv_format(fmt)[0]
+                parsed.kv_precision = resolve.kv_format(fmt)[0]
                 continue
             except VramwiseError:
                 pass
@@ -552,59 +982,73 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
 
 
 _CONTEXT_PATTERNS = (
-    re.compile(r"(?<![\d.])(\d{2,7})\s*(?:长度|长的|-?token[\s-]*(?:long|sequences?|samples?))"),
-    re.compile(r"(?:sequence|seq|序列|样本)\s*(?:length|len|长度)?\s*(?:of|=|:|是|为)?\s*(\d{2,7}k?)(?![\d.])"),
-    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s*[km])(?:\s*(?:tokens?|context|ctx|上下文|token|词元))"),
-    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s*k)(?![a-z])"),
-    re.compile(r"(?<![\d.])(\d{3,7})\s*(?:个\s*)?(?:tokens?|词元)(?![a-z])(?!\s*/|\s*per|\s*每秒|\s*每)"),
-    re.compile(r"(?:context|上下文|ctx)(?:\s*(?:length|window|长度|窗口))?\s*(?:of|=|:|是|为|开到|到|设为)?\s*(\d+k?)"),
+    re.compile(r"(?<![\d.])(\d{2,7})\s{0,4}(?:长度|长的|-?token[\s-]*(?:long|sequences?|samples?))"),
+    re.compile(
+        r"(?:sequence|seq|序列|样本)\s{0,4}(?:length|len|长度)?\s{0,4}(?:of|=|:|是|为)?\s{0,4}(\d{2,7}k?)(?![\d.])"
+    ),
+    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s{0,4}[km])(?:\s{0,4}(?:tokens?|context|ctx|上下文|token|词元))"),
+    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s{0,4}k)(?![a-z])"),
+    re.compile(
+        r"(?<![\d.])(\d{3,7})\s{0,4}(?:个\s{0,4})?(?:tokens?|词元)(?![a-z])(?!\s{0,4}/|\s{0,4}per|\s{0,4}每秒|\s{0,4}每)"
+    ),
+    re.compile(
+        r"(?:context|上下文|ctx)(?:\s{0,4}(?:length|window|长度|窗口))?\s{0,4}(?:of|=|:|是|为|开到|到|设为)?\s{0,4}(\d+k?)"
+    ),
 )
 _BATCH_PATTERNS = (
-    re.compile(r"(?<![\d.])(\d+)\s*(?:个)?\s*(?:人|用户|路并发|并发|路)"),
-    re.compile(r"并发\s*(?:数|量)?\s*(?:是|为|=|:|开到|到)?\s*(\d+)"),
+    re.compile(r"(?<![\d.])(\d+)\s{0,4}(?:个)?\s{0,4}(?:人|用户|路并发|并发|路)"),
+    re.compile(r"并发\s{0,4}(?:数|量)?\s{0,4}(?:是|为|=|:|开到|到)?\s{0,4}(\d+)"),
     re.compile(
-        r"(?<![\d.])(\d+)\s*(?:concurrent|simultaneous|parallel)?\s*(?:users?|people|requests|sessions|clients)"
+        r"(?<![\d.])(\d+)\s{0,4}(?:concurrent|simultaneous|parallel)?\s{0,4}(?:users?|people|requests|sessions|clients)"
     ),
-    re.compile(r"batch(?:[\s_-]*size)?\s*(?:of|=|:)?\s*(\d+)"),
-    re.compile(r"(?<![\d.])(\d+)\s*concurrent"),
+    re.compile(r"(?:batch(?:[\s_-]?size)?|批大小|批量)\s?(?:(?:of|=|:|为|是)\s?)?(\d+)"),
+    re.compile(r"(?<![\d.])(\d+)\s{0,4}concurrent"),
 )
 _VRAM = (
     re.compile(
-        r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:显存|vram|of vram|gpu memory|video memory"
+        r"(?<![\d.])(\d+(?:\.\d+)?)\s{0,4}g(?:b|ib)?\s{0,4}(?:的)?\s{0,4}(?:显存|vram|of vram|gpu memory|video memory"
         r"|(?:graphics\s+)?(?:card|gpu)s?(?![a-z])|显卡|卡)"
     ),
-    re.compile(r"(?:显存|vram)\s*(?:是|有|只有|=|:)?\s*(\d+(?:\.\d+)?)\s*g"),
-    re.compile(r"(?:进|放进|装进|塞进|fit (?:in|into|on)|into)\s*(?:an?\s+)?(\d+(?:\.\d+)?)\s*g(?:b|ib)?(?![a-z])"),
+    re.compile(r"(?:显存|vram)\s{0,4}(?:是|有|只有|=|:)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}g"),
+    re.compile(
+        r"(?:进|放进|装进|塞进|fit (?:in|into|on)|into)\s{0,4}(?:an?\s+)?(\d+(?:\.\d+)?)\s{0,4}g(?:b|ib)?(?![a-z])"
+    ),
 )
 _RAM = (
     re.compile(
-        r"(?<![\d.])(\d+(?:\.\d+)?)\s*g(?:b|ib)?\s*(?:的)?\s*(?:of\s+)?(?:(?:dual|quad)[\s-]channel\s*|双通道\s*)?"
-        r"(?:ddr\d(?:[\s-]\d{4})?\s*)?(?:内存|ram|system memory|ddr\d)"
+        r"(?<![\d.])(\d+(?:\.\d+)?)\s{0,4}g(?:b|ib)?\s{0,4}(?:的)?\s{0,4}(?:of\s+)?(?:(?:dual|quad)[\s-]channel\s{0,4}|双通道\s{0,4})?"
+        r"(?:ddr\d(?:[\s-]\d{4})?\s{0,4})?(?:内存|ram|system memory|ddr\d)"
     ),
-    re.compile(r"(?:内存|ram)\s*(?:是|有|只有|=|:)?\s*(\d+(?:\.\d+)?)\s*g"),
+    re.compile(r"(?:内存|ram)\s{0,4}(?:是|有|只有|=|:)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}g"),
 )
 _CPU_ONLY = re.compile(
-    r"纯\s*cpu|cpu[\s-]*only|only (?:a |the )?cpu|no (?:gpu|graphics card|dedicated gpu)|without (?:a |any )?gpu|"
-    r"没有\s*(?:独立)?\s*(?:显卡|gpu)|无\s*(?:独立)?\s*显卡|不用\s*(?:显卡|gpu)|只有\s*cpu|on (?:a |the )?cpu|cpu\s*上"
+    r"纯\s{0,4}cpu|cpu[\s-]*only|only (?:a |the )?cpu|no (?:gpu|graphics card|dedicated gpu)|without (?:a |any )?gpu|"
+    r"没有\s{0,4}(?:独立)?\s{0,4}(?:显卡|gpu)|无\s{0,4}(?:独立)?\s{0,4}显卡|不用\s{0,4}(?:显卡|gpu)|"
+    r"只有\s{0,4}cpu|on (?:a |the )?cpu|cpu\s{0,4}上"
 )
 _SPEED_FLOOR = (
-    re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:个\s*)?(?:tokens?|tok|t)\s*(?:/\s*s(?:ec)?|per second|每秒|/秒)"),
-    re.compile(r"每秒\s*(?:至少|超过|能有|能到|要有)?\s*(\d+(?:\.\d+)?)\s*(?:个)?\s*(?:tokens?|词元|字)"),
+    re.compile(
+        r"(?<![\d.])(\d+(?:\.\d+)?)\s{0,4}(?:个\s{0,4})?(?:tokens?|tok|t)\s{0,4}"
+        r"(?:/\s{0,4}s(?:ec)?|per second|每秒|/秒)"
+    ),
+    re.compile(
+        r"每秒\s{0,4}(?:至少|超过|能有|能到|要有)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}(?:个)?\s{0,4}(?:tokens?|词元|字)"
+    ),
 )
-_ZERO = re.compile(r"zero[\s\-_]*(?:stage)?[\s\-_]*([123])(?!\d)|([123])\s*阶段?\s*zero")
-_LORA_RANK = re.compile(r"(?:rank|秩|(?<![a-z])r)\s*(?:=|:|of|为|是)?\s*(\d{1,4})(?![\d.])")
+_ZERO = re.compile(r"zero[\s\-_]*(?:stage)?[\s\-_]*([123])(?!\d)|([123])\s{0,4}阶段?\s{0,4}zero")
+_LORA_RANK = re.compile(r"(?:rank|秩|(?<![a-z])r)\s{0,4}(?:=|:|of|为|是)?\s{0,4}(\d{1,4})(?![\d.])")
 _FILE_SIZE = re.compile(
     r"文件|file|how big|size of|(?<![a-z])sized?(?![a-z])|多大|多少字节|how many bytes|权重大约|"
     r"weights? (?:take|are|is)"
 )
 _LADDER = re.compile(
-    r"各种|各个|所有|每种|每个量化|各档|不同的?\s*(?:量化|精度)|档位|一路量化|"
+    r"各种|各个|所有|每种|每个量化|各档|不同的?\s{0,4}(?:量化|精度)|档位|一路量化|"
     r"all (?:the )?(?:quants|quantizations|precisions)|each (?:quant|precision)|every (?:quant|precision)|"
     r"(?:different|various|smaller|lower) (?:quants?|quantizations?|precisions?)|quant(?:ization)? levels?|ladder|"
     r"all the way down"
 )
 _QUALITY = re.compile(r"quality|accuracy|hurts?|degrad|lossy|质量|精度损失|掉点|掉精度|效果")
-_TEAM = re.compile(r"team of (\d+)|(\d+) of us|(\d+)\s*(?:名|位)?\s*(?:同事|员工)")
+_TEAM = re.compile(r"team of (\d+)|(?<![\d.])(\d+) of us|(?<![\d.])(\d+)\s{0,4}(?:名|位)?\s{0,4}(?:同事|员工)")
 _TASKS = (
     ("code", re.compile(r"cod(?:e|ing)|program|编程|写代码|代码|coder")),
     ("reasoning", re.compile(r"math|数学|reasoning|逻辑")),
@@ -637,7 +1081,7 @@ def _mode(text: str) -> ModeWord | None:
     if re.search(r"(?<![a-z])qlora(?![a-z])", text):
         return "qlora"
     if re.search(r"(?<![a-z])lora(?![a-z])", text):
-        return "qlora" if re.search(r"4\s*-?\s*(?:bit|位|比特)|nf4|int4", text) else "lora"
+        return "qlora" if re.search(r"4\s{0,4}-?\s{0,4}(?:bit|位|比特)|nf4|int4", text) else "lora"
     if re.search(r"full(?:y)?[\s-]*(?:fine[\s-]*tun|finetun|param|train)|全参|全量", text):
         return "full_finetune"
     if re.search(r"fine[\s-]*tun|finetun|微调|训练|(?<![a-z])train(?:ing)?(?![a-z])|(?<![a-z])sft(?![a-z])", text):
@@ -654,7 +1098,7 @@ _CONCEPT = re.compile(
     r"as some say|(?<![a-z])supports?(?![a-z])|how many layers|kv heads|fact sheet|good rule|because|always|"
     r"is there an?(?![a-z])|how many parameters|do i get|unified memory|double the speed|"
     r"什么是|是什么|啥是|什么意思|啥意思|为什么|为啥|为何|区别|原理|解释|介绍一下|怎么理解|是啥|公式|对吗|对不对|是不是|"
-    r"真的吗|是真的|怎么算|如何计算|怎么计算|有什么影响|影响|支持|多少层|几层|kv\s*头|参数表|漏了什么|分别|因为|"
+    r"真的吗|是真的|怎么算|如何计算|怎么计算|有什么影响|影响|支持|多少层|几层|kv\s{0,4}头|参数表|漏了什么|分别|因为|"
     r"总是|一定|指数|有没有|统一内存|能用多少|还有哪些|除了|选哪个|估算|常数|constant|approximat"
 )
 _RECOMMEND = re.compile(
@@ -748,17 +1192,44 @@ def _training_options(p: Parsed) -> list[tuple[int, int]]:
     return spans
 
 
+MAX_QUESTION_CHARS = 2000  # the help desk, the CLI and the agent refuse longer questions before parsing
+
+
+class QuestionTooLong(ValueError):
+    """A question over MAX_QUESTION_CHARS; the message is the one line the user sees."""
+
+
+def check_length(question: str) -> None:
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionTooLong(
+            f"the question is {len(question):,} characters long; at most {MAX_QUESTION_CHARS:,} are accepted "
+            "(ask about one model and one GPU at a time)"
+        )
+
+
 def parse(question: str) -> Parsed:
     """Language, entities and intent of a question; `needs` says what is missing to answer it."""
+    return finish(extract(question))
+
+
+def extract(question: str) -> Parsed:
+    """The entities a question names, before intent and needs (a conversation fills gaps in between)."""
+    check_length(question)
     text = normalise(question)
     p = Parsed(question=question, text=text, lang=detect_language(question))
-    p.runtime = next((rt for pattern, rt in _RUNTIMES if pattern.search(text)), None)
+    p.runtimes = _runtimes_named(text)
+    p.runtime = p.runtimes[0] if p.runtimes else None
     _gpus(p)
     taken = _models(p) + [g.span for g in p.gpus] + _training_options(p)
     speed = [m for pattern in _SPEED_FLOOR for m in pattern.finditer(text)]
     if speed:
         p.min_tokens_per_s = float(speed[0].group(1))
         taken += [(m.start(), m.end()) for m in speed]
+    bandwidth = _BANDWIDTH.search(text)
+    if bandwidth:
+        scale = 1000.0 if bandwidth.group(2).startswith("t") else 1.0
+        p.bandwidth_gb_s = float(bandwidth.group(1)) * scale
+        taken.append((bandwidth.start(), bandwidth.end()))
     _precisions(p, taken)
     free_text = _blank(text, taken + [span for span, _ in p.precisions])
     p.context_length = _first_int(_CONTEXT_PATTERNS, free_text, parse_tokens)
@@ -770,18 +1241,32 @@ def parse(question: str) -> Parsed:
     if not p.gpus:
         ram = _first_int(_RAM, free_text, float)
         vram = None if p.cpu_only else _first_int(_VRAM, _blank(free_text, _spans(_RAM, free_text)), float)
-        p.vram_gb = float(vram) if vram else None
+        if vram or p.unknown_gpu is None:
+            p.vram_gb = float(vram) if vram else None
         if ram and p.vram_gb is None:
             p.system_ram_gb = float(ram)
+        _unknown_gpu(p)
+        p.count_only = _count_only(text)
     p.file_size = bool(_FILE_SIZE.search(text)) and not p.gpus and p.vram_gb is None
     p.ladder = bool(_LADDER.search(text))
     p.mode = _mode(text)
     p.task = next((task for task, pattern in _TASKS if pattern.search(text)), None)
     p.wants_fit = bool(_FIT.search(text))
     p.small_talk = bool(_SMALL_TALK.match(text))
+    p.asks = [name for name, pattern in _ASKS if pattern.search(text)]
+    p.config_path = _config_path(question)
+    p.followup = bool(_FOLLOWUP.search(text))
+    return p
+
+
+def finish(p: Parsed) -> Parsed:
+    """Precisions to subjects, intent, and what is missing (`needs`)."""
     _assign_precisions(p)
     p.intent, p.also = _intent(p)
     hardware = bool(p.gpus) or p.vram_gb is not None or p.system_ram_gb is not None
+    if p.unknown_gpu is not None and p.unknown_gpu.vram_gb is None:
+        p.needs.append(Need("gpu_memory", ["16GB", "24GB"], unknown=True, named=p.unknown_gpu.name))
+        hardware = True  # asked for below; no second question about the GPU
     if p.intent == "recommend" and not hardware and not any(n.what == "gpu_memory" for n in p.needs):
         p.needs.append(Need("gpu", list(GPU_EXAMPLES)))
     if (
@@ -794,8 +1279,8 @@ def parse(question: str) -> Parsed:
         and not p.small_talk
     ):
         p.intent = "estimate"  # "how much VRAM do I need?": a calculation with the model missing: ask for it
-        p.needs.append(Need("model", list(MODEL_EXAMPLES)))
-    asks_fit = p.wants_fit or p.gpu_count_asked
+        p.needs.append(Need("model", list(MODEL_EXAMPLES), named=_unknown_name(p)))
+    asks_fit = p.wants_fit or p.gpu_count_asked or any(a in ("max_context", "max_batch", "concurrency") for a in p.asks)
     if (
         p.intent == "estimate"
         and p.subjects
@@ -805,6 +1290,65 @@ def parse(question: str) -> Parsed:
     ):
         p.needs.append(Need("gpu", list(GPU_EXAMPLES)))
     return p
+
+
+def _config_path(question: str) -> str | None:
+    """A path to a config.json written in the question (whitespace-separated, quotes stripped): linear, no regex."""
+    for word in question.split():
+        word = word.strip("\"'`“”‘’()[]<>,;:!?。，；：？！")
+        if word.endswith("config.json") and len(word) <= 1024:
+            return word
+    return None
+
+
+_BANDWIDTH = re.compile(r"(?<![\d.])(\d{1,5}(?:\.\d{1,3})?)\s?(gb/s|gbps|tb/s|tbps)(?![a-z])")
+_COUNT_ONLY = (
+    re.compile(r"(?<![\d.])(\d{1,2})\s?(?:x\s?)?(?:cards|gpus|of them|张卡|块卡|张|块|卡)(?![a-z])"),
+    re.compile(r"(?<![a-z])(one|single|two|dual|three|four|quad|six|eight|sixteen)\s(?:cards|gpus|of them)(?![a-z])"),
+)
+_ZH_COUNT_ONLY = (("双卡", 2), ("双路", 2), ("单卡", 1))
+
+
+def _count_only(text: str) -> int | None:
+    for pattern in _COUNT_ONLY:
+        m = pattern.search(text)
+        if m:
+            word = m.group(1)
+            return _COUNT_WORDS.get(word) or int(word)
+    return next((n for word, n in _ZH_COUNT_ONLY if word in text), None)
+
+
+_ASKS: tuple[tuple[Ask, re.Pattern[str]], ...] = (
+    (
+        "concurrency",
+        re.compile(
+            r"how many (?:users|people|requests|concurrent|sequences|clients)|users? (?:can|could|will) it serve|"
+            r"serve how many|max(?:imum)? concurrency|"
+            r"能服务多少|服务多少|多少(?:人|用户|并发|路)|几个人|并发(?:数|量)?是?多少"
+        ),
+    ),
+    (
+        "max_context",
+        re.compile(
+            r"longest context|max(?:imum)? context|largest context|how long (?:a |of a )?context|"
+            r"how much context|最长|最大上下文|上下文(?:最多|最大)|能开多少"
+        ),
+    ),
+    ("max_batch", re.compile(r"max(?:imum)? batch|largest batch|biggest batch|最大批|批大小最大|最多几路")),
+    ("speed", re.compile(r"how fast|tokens?\s?(?:/|per)\s?s|tok/s|speed|速度|多快|每秒|throughput|吞吐")),
+    ("prefill", re.compile(r"prefill|prompt processing|time to first token|ttft|预填充|首字|首 ?token")),
+)
+_FOLLOWUP = re.compile(
+    r"^\W*(?:and|what about|how about|same|ok|okay|now|then|also|but)(?![a-z])|instead|same|that one|this one|"
+    r"(?<![a-z])(?:it|that|them|those|this)(?![a-z])|呢|^\W*那|换成|改成|同样|它|这个|那个|^\W*再"
+)
+_UNKNOWN_NAME = re.compile(r"(?<![A-Za-z0-9])([A-Z][A-Za-z]{1,20}(?:[\s\-][A-Z]?[A-Za-z]{0,10}\d[\w.]{0,10}){1,3})")
+
+
+def _unknown_name(p: Parsed) -> str | None:
+    """A capitalised product-like name ('Kimi K2', 'Hunyuan-A13B') when the question names no known model."""
+    m = _UNKNOWN_NAME.search(p.question)
+    return m.group(1) if m else None
 
 
 def _assign_precisions(p: Parsed) -> None:

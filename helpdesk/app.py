@@ -16,34 +16,44 @@ from typing import Any
 PAGE = Path(__file__).with_name("page.html")
 MAX_QUESTION_CHARS = 2000
 
-Answerer = Callable[[str], Awaitable[dict[str, Any]]]
+Answerer = Callable[..., Awaitable[dict[str, Any]]]  # (question) or (question, session_id=...)
 
 
-async def offline_answerer(question: str) -> dict[str, Any]:
+async def offline_answerer(question: str, session_id: str | None = None, sessions: Any = None) -> dict[str, Any]:
     import anyio
 
     from assistant.offline import answer
 
-    result = await anyio.to_thread.run_sync(answer, question)
+    if session_id is not None and sessions is not None:
+        # one conversation per browser tab: follow-ups inherit what the tab sized before (assistant.conversation)
+        conversation = sessions.get(session_id)
+        result = await anyio.to_thread.run_sync(conversation.ask, question)
+    else:
+        result = await anyio.to_thread.run_sync(answer, question)
     return {"assistant": "offline", **result.model_dump(mode="json")}
 
 
-def default_answerer() -> Answerer:
-    """The LLM agent when a chat model is configured, else the offline assistant."""
+def default_answerer(sessions: Any = None) -> Answerer:
+    """The LLM agent when a chat model is configured, else the offline assistant; `sessions`
+    (assistant.conversation.Sessions) keeps each tab's conversation, bounded and expiring."""
+    import functools
+
+    offline = functools.partial(offline_answerer, sessions=sessions)
     try:
         from assistant.agent import configured_chat_model
     except ImportError:
-        return offline_answerer
+        return offline
     model = configured_chat_model()
     if model is None:
-        return offline_answerer
-    from assistant.agent import build_agent
+        return offline
+    from assistant.agent import ask_agent, build_agent
 
     agent = build_agent(model)
 
-    async def llm_answerer(question: str) -> dict[str, Any]:
-        out = await agent.ainvoke({"messages": [{"role": "user", "content": question}]})
-        return {"assistant": "llm", "text": str(out["messages"][-1].content), "citations": [], "tool_calls": []}
+    async def llm_answerer(question: str, session_id: str | None = None) -> dict[str, Any]:
+        conversation = sessions.get(session_id) if session_id is not None and sessions is not None else None
+        text = await ask_agent(agent, question, conversation)
+        return {"assistant": "llm", "text": text, "citations": [], "tool_calls": []}
 
     return llm_answerer
 
@@ -66,7 +76,10 @@ def build_app(
     mcp_app = server.http_app(
         server.build_server(), host=host, token=token, stateless=stateless, allowed_hosts=allowed_hosts
     )
-    ask = answerer or default_answerer()
+    from assistant.conversation import Sessions
+
+    sessions = Sessions()
+    ask = answerer or default_answerer(sessions)
 
     async def page(_: Request) -> HTMLResponse:
         return HTMLResponse(PAGE.read_text(encoding="utf-8"))
@@ -83,9 +96,12 @@ def build_app(
             return JSONResponse({"error": "give a non-empty 'question' string"}, status_code=400)
         if len(question) > MAX_QUESTION_CHARS:
             return JSONResponse({"error": f"question longer than {MAX_QUESTION_CHARS} characters"}, status_code=400)
+        session_id = body.get("session_id")
+        if session_id is not None and (not isinstance(session_id, str) or not 0 < len(session_id) <= 100):
+            return JSONResponse({"error": "'session_id' must be a string of 1-100 characters"}, status_code=400)
         started = time.perf_counter()
         try:
-            answer = await ask(question.strip())
+            answer = await (ask(question.strip(), session_id=session_id) if session_id else ask(question.strip()))
         except Exception as e:  # the help desk must keep answering other colleagues
             return JSONResponse({"error": f"the assistant failed: {type(e).__name__}: {e}"}, status_code=500)
         answer["elapsed_ms"] = round(1000 * (time.perf_counter() - started), 1)

@@ -50,7 +50,9 @@ def assert_traceable(ans: Answer, search: Any = None) -> None:
     pieces = Counter(f.text for f in ans.numbers)
     for piece in sorted(pieces, key=len, reverse=True):
         rest = rest.replace(piece, " ", pieces[piece])
-    for piece in [f"note:{c.note_id}" for c in ans.citations] + [e for n in ans.needs for e in n.examples]:
+    # the user's own words the answer repeats ('“llama 3 13b” is not in the catalog') are not figures
+    words = [f"note:{c.note_id}" for c in ans.citations] + [e for n in ans.needs for e in n.examples]
+    for piece in sorted(words + ans.echoed, key=len, reverse=True):
         rest = rest.replace(piece, " ")
     assert not re.search(r"\d", rest), f"digits not quoted from a tool result: {rest!r}"
 
@@ -300,7 +302,8 @@ def test_asking_whether_it_runs_without_a_gpu_answers_the_size_and_asks_for_the_
 
 def test_an_unknown_model_gets_catalog_suggestions_from_its_family():
     ans = answer("llama 3 13b on a 4090")
-    assert ans.needs[0].examples == ["Llama 3 8B Instruct", "Llama 3 70B Instruct"]
+    # the family's catalog models (the catalog grows: Llama Guard 2 8B is a Llama 3 too)
+    assert {"Llama 3 8B Instruct", "Llama 3 70B Instruct"} <= set(ans.needs[0].examples)
     assert "could not find" in ans.text
 
 

@@ -124,6 +124,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             "optimizer",
             "lora_rank",
             "zero_stage",
+            "stack",
+            "master_weights",
+            "gradient_accumulation_steps",
             "gpu_layers",
             "gpu_memory_utilization",
         )
@@ -131,6 +134,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     }
     if args.no_gradient_checkpointing:
         fields["gradient_checkpointing"] = False
+    if args.offload_checkpoints:
+        fields["checkpoint_offload"] = True
     sources = [s for s in (args.model, args.config, args.params_b) if s is not None]
     if len(sources) != 1:
         raise CliError("give a MODEL (name, HF id or .gguf file), --config PATH or --params-b N (exactly one)")
@@ -223,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-rank", type=_positive_int)
     p.add_argument("--zero", dest="zero_stage", type=int, choices=[0, 1, 2, 3])
     p.add_argument("--no-gradient-checkpointing", action="store_true")
+    p.add_argument("--offload-checkpoints", action="store_true", help="training: layer inputs in CPU RAM (Unsloth)")
+    p.add_argument("--stack", choices=["hf", "hf_legacy", "unsloth"], help="training software (default hf)")
+    p.add_argument(
+        "--master-weights",
+        choices=["optimizer", "fp32_params", "none"],
+        help="full fine-tuning: fp32 master in the optimizer (default), fp32 params + autocast, or pure bf16",
+    )
+    p.add_argument("--grad-accum", dest="gradient_accumulation_steps", type=_positive_int)
     p.add_argument("--gpu-layers", type=int, help="llama.cpp: layers on the GPU (partial offload)")
     p.add_argument("--gpu-memory-utilization", type=_positive_float, help="vLLM (default 0.9)")
     p.add_argument("--json", action="store_true", help="machine-readable result")
