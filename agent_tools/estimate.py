@@ -264,21 +264,10 @@ def estimate_memory(request: EstimateRequest | None = None, /, **kwargs: Any) ->
         )
     result_fit = _fit(plan, per_gpu, detail, assumptions, warnings)
     kv_seq = sizing.kv_bytes_per_sequence(plan, context)
-    result_speed = speed.decode_speed(plan, context, batch, kv_seq) if req.mode == "inference" else None
-    if result_fit is not None and not result_fit.fits and result_speed is not None:
-        layers = detail.gpu_layers_that_fit
-        if runtime.offloads_layers and layers:
-            # What a user would run instead: the layers that fit on the GPU, the rest in system RAM.
-            result_speed = speed.decode_speed(plan.with_gpu_layers(layers), context, batch, kv_seq)
-            warnings.append(
-                f"speed assumes partial offload: {layers} of {arch.num_layers} layers on the GPU (-ngl {layers}), "
-                "the rest in system RAM"
-            )
-        else:
-            result_speed = None
-    if result_speed is not None and detail.max_concurrency and detail.max_concurrency >= 1:
-        served = speed.serving_throughput(plan, context, int(detail.max_concurrency), kv_seq)
-        result_speed.serving_tokens_per_s = served[0] if served else None
+    fits = result_fit.fits if result_fit is not None else None
+    result_speed = (
+        speed.as_run(plan, context, batch, kv_seq, fits, detail, warnings) if req.mode == "inference" else None
+    )
     detail.launch_flags = runtime.launch_flags(plan, detail)
     assumptions += explain.assumptions(plan)
     return EstimateResult(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from agent_tools.results import Speed
+from agent_tools.results import RuntimeDetail, Speed
 
 if TYPE_CHECKING:
     from agent_tools.plan import Plan
@@ -333,3 +333,24 @@ def serving_throughput(plan: Plan, context: int, concurrency: int, kv_bytes_per_
         return None
     step = _step(plan, x, constants_for(plan.runtime.profile.id, plan.runtime.profile)).seconds
     return round(x.batch / step, 1), round(1 / step, 1)
+
+
+def as_run(
+    plan: Plan, context: int, batch: int, kv_seq: int, fits: bool | None, detail: RuntimeDetail, warnings: list[str]
+) -> Speed | None:
+    """Speed as a user would run it: partial offload when it does not fit, serving throughput when pooled."""
+    result = decode_speed(plan, context, batch, kv_seq)
+    if fits is False and result is not None:
+        layers = detail.gpu_layers_that_fit
+        if not (plan.runtime.offloads_layers and layers):
+            return None
+        # What a user would run instead: the layers that fit on the GPU, the rest in system RAM.
+        result = decode_speed(plan.with_gpu_layers(layers), context, batch, kv_seq)
+        warnings.append(
+            f"speed assumes partial offload: {layers} of {plan.subject.arch.num_layers} layers on the GPU "
+            f"(-ngl {layers}), the rest in system RAM"
+        )
+    if result is not None and detail.max_concurrency and detail.max_concurrency >= 1:
+        served = serving_throughput(plan, context, int(detail.max_concurrency), kv_seq)
+        result.serving_tokens_per_s = served[0] if served else None
+    return result
