@@ -292,12 +292,18 @@ def test_estimate_resolves_a_name_outside_the_catalog_through_the_cache(cache: P
     assert r.breakdown.weights_bytes == 2 * 494_032_768
 
 
-def test_estimate_reads_a_local_config_json_path(tmp_path: Path, cache: Path) -> None:
-    from agent_tools import estimate_memory
+def test_estimate_reads_a_local_config_json_path_only_when_local_paths_are_allowed(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_tools import estimate_memory, resolve
+    from agent_tools.errors import VramwiseError
 
     path = tmp_path / "my-model"
     path.mkdir()
     (path / "config.json").write_text(json.dumps(QWEN25_05B))
+    with pytest.raises(VramwiseError):  # a server's clients cannot reach the host's files through a model name
+        estimate_memory(model=str(path / "config.json"), context_length=1024, precision="bf16")
+    monkeypatch.setattr(resolve, "LOCAL_PATHS_ALLOWED", True)
     r = estimate_memory(model=str(path / "config.json"), context_length=1024, precision="bf16")
     assert "config.json" in json.dumps(r.model_dump(mode="json"))
     folder = estimate_memory(model=str(path), context_length=1024, precision="bf16")
