@@ -197,7 +197,10 @@ def _resolve(
     if gguf_names and (gguf_file or not config or not _has_safetensors(files)):
         model = model_from_gguf(repo_id, commit, config, gguf_names, gguf_file, sizes, snapshot, offline, token, notes)
     elif config:
-        model = model_from_safetensors(repo_id, commit, config, files, sizes, snapshot, offline, token, download, notes)
+        on_main = revision in (None, "main")
+        model = model_from_safetensors(
+            repo_id, commit, config, files, sizes, snapshot, offline, token, download, notes, on_main=on_main
+        )
     else:
         if offline and not files:
             raise offline_error(repo_id, "offline (HF_HUB_OFFLINE=1)")
