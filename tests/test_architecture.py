@@ -360,3 +360,15 @@ def test_integral_floats_are_numbers_but_fractions_are_not() -> None:
 def test_encoders_and_encoder_decoders_are_refused_with_the_reason(config: dict) -> None:
     with pytest.raises(ConfigError, match=r"not an LLM: model_type '(clip|t5|custom)' is an encoder"):
         parse_config(config)
+
+
+def test_falcon_h1_half_billion_count_equals_the_hub_total() -> None:
+    # A complete Falcon-H1 0.5B config.json (attention, Mamba-2 without its gated norm, and a gated MLP side by side
+    # in each of 36 layers); the Hub's safetensors total for tiiuae/Falcon-H1-0.5B-Base is 521,411,104.
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "evals" / "data" / "hub_configs" / "tiiuae--Falcon-H1-0.5B-Base.json"
+    a = parse_config(json.loads(path.read_text()))
+    assert a.params_total == 521_411_104
+    assert a.kv_layout.full_layers == 36 and len(a.recurrent_layers) == 36
