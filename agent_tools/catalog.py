@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent_tools.errors import unknown_name
 from agent_tools.schemas import (
+    CpuMemoryEntry,
     FormatEntry,
     FormatsFile,
     GpuEntry,
@@ -211,6 +212,35 @@ def resolve_gpu(name: str) -> GpuEntry:
             "run `vramwise gpus` to list them, or pass vram_gb=",
             key=normalize_gpu,
             aliases={a: g.name for g in list_gpus() for a in (g.id, *g.aliases)},
+        )
+    return hit
+
+
+@cache
+def list_cpu_memory() -> list[CpuMemoryEntry]:
+    return _validate(CpuMemoryEntry, _load("cpu_memory.yaml")["cpu_memory"], "cpu_memory.yaml")
+
+
+@cache
+def _cpu_memory_index() -> dict[str, CpuMemoryEntry]:
+    index: dict[str, CpuMemoryEntry] = {}
+    for row in list_cpu_memory():
+        for key in (row.id, row.name, *row.aliases):
+            index.setdefault(normalize(key), row)
+    return index
+
+
+def resolve_cpu_memory(name: str) -> CpuMemoryEntry:
+    hit = _cpu_memory_index().get(normalize(name))
+    if hit is None:
+        rows = list_cpu_memory()
+        raise unknown_name(
+            "system memory",
+            name,
+            [r.id for r in rows],
+            f"accepted: {', '.join(r.id for r in rows)}",
+            key=normalize,
+            aliases={a: r.id for r in rows for a in (r.name, *r.aliases)},
         )
     return hit
 

@@ -22,7 +22,7 @@ from agent_tools.ranking import (
     quick_or_none,
 )
 from agent_tools.schemas import FormatQuality
-from agent_tools.units import MAX_NAME_CHARS, fmt_bytes
+from agent_tools.units import MAX_NAME_CHARS, MAX_PARAMS_B, fmt_bytes
 
 # ---------------------------------------------------------------------------------------------- compare
 
@@ -35,7 +35,9 @@ class CompareRequest(BaseModel):
 
     model: Annotated[str | None, Field(description="catalog id, alias or HF repo id")] = None
     config: Annotated[dict[str, Any] | None, Field(description="a config.json object")] = None
-    params_b: Annotated[float | None, Field(gt=0, le=100_000, description="parameter count in billions")] = None
+    params_b: Annotated[
+        float | None, Field(gt=0, le=MAX_PARAMS_B, description="parameter count in billions (up to 2,000)")
+    ] = None
     precisions: Annotated[
         list[str] | None, Field(description="formats to compare (default: bf16 -> q2_k ladder)", max_length=30)
     ] = None
@@ -44,6 +46,9 @@ class CompareRequest(BaseModel):
     gpu: Annotated[str | None, Field(description="GPU name to check fit and speed")] = None
     vram_gb: Annotated[
         float | None, Field(gt=0, le=100_000, description="GPU memory in GiB to check fit, when the GPU is not named")
+    ] = None
+    bandwidth_gb_s: Annotated[
+        float | None, Field(gt=0, le=100_000, description="memory bandwidth (GB/s) of a GPU given by vram_gb")
     ] = None
     num_gpus: Annotated[int, Field(gt=0, le=64, description="identical GPUs")] = 1
     runtime: Annotated[
@@ -122,6 +127,8 @@ def compare_precision(request: CompareRequest | None = None, /, **kwargs: Any) -
         common["gpu"] = req.gpu
     elif req.vram_gb:
         common["vram_gb"] = req.vram_gb
+        if req.bandwidth_gb_s is not None:
+            common["bandwidth_gb_s"] = req.bandwidth_gb_s
     rows: list[PrecisionRow] = []
     results: dict[str, EstimateResult] = {}
     for fmt_id in dict.fromkeys(ladder):

@@ -17,7 +17,7 @@ from agent_tools.gguf_file import GgufInfo
 from agent_tools.plan import Plan, make_plan
 from agent_tools.resolve import catalog_architecture
 from agent_tools.results import Breakdown, Fit, ModelInfo, PrecisionInfo, RuntimeDetail, Speed
-from agent_tools.units import GB, MAX_NAME_CHARS, GiB, fmt_bytes
+from agent_tools.units import GB, MAX_NAME_CHARS, MAX_PARAMS_B, GiB, fmt_bytes
 
 __all__ = [
     "NOTE_FOR",
@@ -54,7 +54,8 @@ class EstimateRequest(BaseModel):
     ] = None
     config: Annotated[dict[str, Any] | None, Field(description="a Hugging Face config.json object")] = None
     params_b: Annotated[
-        float | None, Field(gt=0, le=100_000, description="parameter count in billions (no config at hand)")
+        float | None,
+        Field(gt=0, le=MAX_PARAMS_B, description="parameter count in billions, up to 2,000 (no config at hand)"),
     ] = None
     precision: Annotated[str, Field(description="weight format: bf16, fp16, fp8, int8, q4_k_m, awq_int4, ...")] = "bf16"
     kv_cache_precision: Annotated[
@@ -109,6 +110,13 @@ class EstimateRequest(BaseModel):
         int, Field(ge=0, le=3, description="DeepSpeed ZeRO stage across num_gpus: 1 optimizer, 2 +grads, 3 +weights")
     ] = 0
     # runtime knobs
+    cpu_memory: Annotated[
+        str | None,
+        Field(
+            description="system RAM for offloaded layers or a CPU-only run (no gpu): e.g. 'DDR5-6000 dual channel', "
+            "'DDR4-3200', 'Raspberry Pi 5', 'EPYC Genoa'; with vram_gb as the RAM the model may use. Default DDR5-5600"
+        ),
+    ] = None
     reserve_gb: Annotated[
         float | None,
         Field(ge=0, le=1024, description="GiB per GPU kept free for a desktop, display or other programs (default 0)"),

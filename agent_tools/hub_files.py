@@ -57,10 +57,12 @@ def model_from_safetensors(
     index_path = download("model.safetensors.index.json") if "model.safetensors.index.json" in files else None
     if index_path is not None:
         index = read_json_file(index_path, repo_id)
-        meta = index.get("metadata") if isinstance(index.get("metadata"), dict) else {}
+        meta_raw = index.get("metadata")
+        meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
         size = meta.get("total_size")
         total_size = int(size) if isinstance(size, int | float) and not isinstance(size, bool) and size > 0 else None
-        weight_map = index.get("weight_map") if isinstance(index.get("weight_map"), dict) else {}
+        map_raw = index.get("weight_map")
+        weight_map: dict[str, Any] = map_raw if isinstance(map_raw, dict) else {}
         shards = sorted(set(map(str, weight_map.values())))
         stored_mtp = mtp_layers_in(weight_map, arch.num_layers)
         if stored_mtp and not arch.mtp_layers:
@@ -77,10 +79,12 @@ def model_from_safetensors(
         for p in local:
             headers.update(_local_safetensors_header(p, repo_id))
     elif not offline and shards:
-        meta = _remote_safetensors_metadata(repo_id, commit, token, sharded=index_path is not None, on_main=on_main)
+        repo_meta = _remote_safetensors_metadata(
+            repo_id, commit, token, sharded=index_path is not None, on_main=on_main
+        )
         headers = {
             name: {"dtype": t.dtype, "shape": list(t.shape), "bytes": t.data_offsets[1] - t.data_offsets[0]}
-            for fm in meta.files_metadata.values()
+            for fm in repo_meta.files_metadata.values()
             for name, t in fm.tensors.items()
         }
     params_by_dtype: dict[str, int] = {}

@@ -9,7 +9,7 @@ from agent_tools import resolve
 from agent_tools.errors import VramwiseError
 from agent_tools.resolve import Device, Subject
 from agent_tools.runtimes import Runtime
-from agent_tools.schemas import FormatEntry, KvFormatEntry
+from agent_tools.schemas import CpuMemoryEntry, FormatEntry, KvFormatEntry
 from agent_tools.units import GiB
 from agent_tools.weights import WeightBreakdown
 
@@ -30,6 +30,7 @@ class Plan:
     flash_attention: bool
     tp: int  # GPUs that split every tensor (tensor parallel)
     layer_split: int  # GPUs that each hold a slice of the layers
+    cpu_memory: CpuMemoryEntry  # system RAM that offloaded layers stream from
     runtime_assumed: bool = False  # the request named no runtime
     reserve_bytes: int = 0  # per GPU, kept free for a desktop or other programs
 
@@ -103,5 +104,5 @@ def make_plan(req: EstimateRequest, assumptions: list[str], warnings: list[str])
     reserve = int((req.reserve_gb or 0) * GiB)
     return Plan(
         req, subject, fmt, kv_name, kv_fmt, runtime, resolve.weights(subject, fmt), device, flash, tp, layer_split,
-        runtime_assumed, reserve,
+        resolve.cpu_memory(req.cpu_memory), runtime_assumed, reserve,
     )

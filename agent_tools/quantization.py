@@ -61,7 +61,8 @@ def declared_quantization(config: dict[str, Any]) -> QuantScheme | None:
 
 
 def _compressed_tensors(q: dict[str, Any], skipped: tuple[str, ...]) -> QuantScheme:
-    groups = q.get("config_groups") if isinstance(q.get("config_groups"), dict) else {}
+    groups_raw = q.get("config_groups")
+    groups: dict[str, Any] = groups_raw if isinstance(groups_raw, dict) else {}
     weights: dict[str, Any] = {}
     for group in groups.values():
         if isinstance(group, dict) and isinstance(group.get("weights"), dict):
@@ -71,6 +72,7 @@ def _compressed_tensors(q: dict[str, Any], skipped: tuple[str, ...]) -> QuantSch
     kind = str(weights.get("type", "int")).lower()
     strategy = str(weights.get("strategy", "channel")).lower()
     group_size = weights.get("group_size") if isinstance(weights.get("group_size"), int) else None
+    fmt: str | None
     if kind == "float" and bits == 8:
         fmt, desc = ("fp8_block" if strategy == "block" else "fp8"), f"compressed-tensors FP8 ({strategy} scales)"
     elif bits == 4 and kind == "int":

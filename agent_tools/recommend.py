@@ -38,6 +38,9 @@ class RecommendRequest(BaseModel):
 
     gpu: Annotated[str | None, Field(description="GPU name or alias, e.g. 'RTX 4090', 'M3 Max 64GB', 'A100'")] = None
     vram_gb: Annotated[float | None, Field(gt=0, le=100_000, description="GPU memory in GiB (unknown GPUs)")] = None
+    bandwidth_gb_s: Annotated[
+        float | None, Field(gt=0, le=100_000, description="memory bandwidth (GB/s) of a GPU given by vram_gb")
+    ] = None
     num_gpus: Annotated[int, Field(gt=0, le=64, description="identical GPUs of that kind")] = 1
     system_ram_gb: Annotated[
         float | None, Field(gt=0, le=100_000, description="system RAM in GiB for CPU-only or partial offload")
@@ -142,6 +145,8 @@ def recommend_model(request: RecommendRequest | None = None, /, **kwargs: Any) -
         base["gpu"] = gpu.name
     elif req.vram_gb is not None:
         base["vram_gb"] = req.vram_gb
+        if req.bandwidth_gb_s is not None:
+            base["bandwidth_gb_s"] = req.bandwidth_gb_s
     else:
         assert req.system_ram_gb is not None
         # CPU-only: the model lives in system RAM; the OS and apps keep the larger of a fixed reserve and a share.
@@ -278,9 +283,7 @@ def _hardware_name(gpu: Any, req: RecommendRequest) -> str:
 
 
 def catalog_cpu_bandwidth() -> float:
-    from agent_tools.speed import cpu_ram_bandwidth
-
-    return cpu_ram_bandwidth() / 1e9
+    return resolve.cpu_memory(None).bandwidth_gb_s
 
 
 def _rejection_reason(fmt_id: str, r: QuickEstimate, req: RecommendRequest) -> str:

@@ -14,7 +14,7 @@ from agent_tools import catalog
 from agent_tools.architecture import Architecture, parse_config, text_config
 from agent_tools.errors import UnknownNameError
 from agent_tools.runtimes import Runtime, behaviour
-from agent_tools.schemas import FormatEntry, GpuEntry, KvFormatEntry, ModelEntry
+from agent_tools.schemas import CpuMemoryEntry, FormatEntry, GpuEntry, KvFormatEntry, ModelEntry
 from agent_tools.units import GiB
 from agent_tools.weights import WeightBreakdown, weight_breakdown
 
@@ -267,6 +267,11 @@ def gpu_entry(name: str) -> GpuEntry:
     return catalog.resolve_gpu(name)
 
 
+def cpu_memory(name: str | None) -> CpuMemoryEntry:
+    """The system RAM offloaded layers (or a CPU-only run) stream from: the named row, else the documented default."""
+    return catalog.resolve_cpu_memory(name or str(catalog.defaults()["default_cpu_memory"]["id"]))
+
+
 def unified_memory_default() -> tuple[float, str]:
     """GPU share of unified memory assumed where no working set was measured, and why."""
     row = catalog.defaults()["unified_memory_gpu_share"]
@@ -282,12 +287,16 @@ def device(req: EstimateRequest, assumptions: list[str]) -> Device | None:
         fraction = entry.gpu_usable_fraction
         if fraction is None and entry.memory_basis == "unified_ram":
             fraction, why = unified_memory_default()
-            assumptions.append(f"{entry.name}: no measured GPU share of unified memory; assumed {why}")
+            assumptions.append(f"{entry.name}: no measured GPU share of its unified memory; assumed {why}")
         memory_bytes = int(entry.memory_bytes * (fraction or 1.0))
     if req.vram_gb is not None:
         memory_bytes = int(req.vram_gb * GiB)
-    if entry is None and memory_bytes is None and req.bandwidth_gb_s is None:
+    ram = catalog.resolve_cpu_memory(req.cpu_memory) if req.cpu_memory and entry is None else None
+    if entry is None and memory_bytes is None and req.bandwidth_gb_s is None and ram is None:
         return None
+    if ram is not None:  # CPU-only: vram_gb is the RAM the model may use, the bandwidth is the RAM's
+        name = f"CPU with {ram.name}" + (f", {req.vram_gb:g} GiB" if req.vram_gb is not None else "")
+        return Device(name, memory_bytes, req.bandwidth_gb_s or ram.bandwidth_gb_s, None, None)
     name = entry.name if entry else f"{req.vram_gb:g} GiB GPU" if req.vram_gb is not None else "device"
     bandwidth = entry.bandwidth_gb_s if entry else req.bandwidth_gb_s
     tflops = entry.fp16_tflops if entry else None

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from agent_tools import catalog
 from agent_tools.results import Speed
 
 if TYPE_CHECKING:
@@ -231,11 +230,6 @@ def interconnect(entry: GpuEntry | None) -> Interconnect:
     return "nvlink" if any(s in key for s in ("sxm", "h200", "b200", "gh200", "mi300", "mi325", "mi250")) else "pcie"
 
 
-def cpu_ram_bandwidth() -> float:
-    """Bytes/s of system RAM that offloaded layers stream from (data/defaults.yaml)."""
-    return float(catalog.defaults()["cpu_ram_bandwidth_gb_s"]["value"]) * 1e9
-
-
 def weights_read_per_token(plan: Plan) -> int:
     """Weight bytes one decode step streams: every weight but unused experts and the embedding table (one row)."""
     arch, w = plan.subject.arch, plan.weights
@@ -297,7 +291,7 @@ def _step(plan: Plan, x: DecodeInputs, c: SpeedConstants) -> _Step:
         # llama.cpp -ngl: the GPU part scales with its layers; the rest streams from system RAM at the same kernel
         # efficiency as the GPU's.
         eff = 1 / max(c.coefficient(f"bytes@{x.memory}") + c.coefficient(f"fmt@{x.fmt}"), 1e-9)
-        cpu = x.weight_bytes * (x.layers - gpu_layers) / x.layers / (cpu_ram_bandwidth() * eff)
+        cpu = x.weight_bytes * (x.layers - gpu_layers) / x.layers / (plan.cpu_memory.bandwidth_gb_s * 1e9 * eff)
         return _Step(t_mem * gpu_layers / x.layers + cpu, "system RAM bandwidth (layers offloaded to CPU)", cpu, parts)
     if t_compute > t_mem:
         return _Step(t_compute, "compute", 0.0, parts)

@@ -36,3 +36,7 @@ def parse_tokens(text: str) -> int:
 
 # The longest model, GPU, format or runtime name a request may carry (real ones are under 80 characters).
 MAX_NAME_CHARS = 200
+
+# A bare parameter count is sized by stretching a catalog shape's layer count, so the work grows with it: 2,000B
+# (about 5x the largest dense open model) keeps one estimate well under a second.
+MAX_PARAMS_B = 2000

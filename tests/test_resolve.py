@@ -62,3 +62,16 @@ def test_runtime_aliases_come_from_the_data_and_pick_the_runtime_module():
     with pytest.raises(UnknownNameError) as err:
         resolve.runtime("tensorrt")
     assert "accepted: generic, transformers, vllm, llama.cpp" in str(err.value)
+
+
+def test_system_memory_rows_drive_cpu_only_runs_and_offload():
+    ram = resolve.cpu_memory("DDR4-3200")
+    assert ram.bandwidth_gb_s == pytest.approx(51.2)
+    assert resolve.cpu_memory(None).id == "ddr5-5600-dual-channel"
+    device = resolve.device(EstimateRequest(model="llama3.1 8b", cpu_memory="Raspberry Pi 5", vram_gb=8), [])
+    assert device is not None and device.entry is None and device.memory_bytes == 8 * GiB
+    assert device.name.startswith("CPU with")
+    assert device.bandwidth_gb_s == resolve.cpu_memory("raspberry-pi-5").bandwidth_gb_s
+    with pytest.raises(UnknownNameError) as err:
+        resolve.cpu_memory("DDR7")
+    assert "did you mean" in str(err.value)

@@ -21,6 +21,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         for k in (
             "gpu",
             "vram_gb",
+            "bandwidth_gb_s",
             "num_gpus",
             "system_ram_gb",
             "task",
@@ -57,8 +58,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         fields["params_b"] = args.params_b
     else:
         fields["model"] = args.model
-    if args.gpu:
-        fields["gpu"] = args.gpu
+    for name in ("gpu", "vram_gb", "bandwidth_gb_s", "runtime"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
     if args.precisions:
         fields["precisions"] = [p.strip() for p in args.precisions.split(",") if p.strip()]
     result = compare_precision(CompareRequest(**fields))
@@ -77,6 +79,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("recommend", help="which models fit this hardware, ranked by published quality")
     p.add_argument("--gpu", "-g", help="GPU name, e.g. 'RTX 4090', 'M3 Max 64GB'")
     p.add_argument("--vram-gb", type=_positive_float, help="GPU memory in GiB (GPU not in the catalog)")
+    p.add_argument("--bandwidth-gb-s", type=_positive_float, help="memory bandwidth (GB/s) of a GPU given by --vram-gb")
     p.add_argument("--num-gpus", "-n", type=_positive_int)
     p.add_argument("--ram-gb", dest="system_ram_gb", type=_positive_float, help="system RAM (CPU-only when no GPU)")
     p.add_argument("--task", "-t", choices=["chat", "code", "reasoning", "rag", "long_context", "multilingual", "edge"])
@@ -97,6 +100,9 @@ def register(sub: Any) -> None:
     p.add_argument("--context", "-c", dest="context_length", type=_tokens, default=4096)
     p.add_argument("--batch", "-b", dest="batch_size", type=_positive_int, default=1)
     p.add_argument("--gpu", "-g")
+    p.add_argument("--vram-gb", type=_positive_float, help="GPU memory in GiB (GPU not in the catalog)")
+    p.add_argument("--bandwidth-gb-s", type=_positive_float, help="memory bandwidth (GB/s) of a GPU given by --vram-gb")
+    p.add_argument("--runtime", "-r", help="one runtime for every row (default generic)")
     p.add_argument("--num-gpus", "-n", type=_positive_int, default=1)
     p.add_argument("--task", default="chat", choices=["chat", "code", "reasoning", "rag", "multilingual"])
     p.add_argument("--json", action="store_true")

@@ -92,10 +92,15 @@ def _add_sizing_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kv-precision", dest="kv_cache_precision", help="KV cache: fp16, bf16, fp8, q8_0, q4_0")
     p.add_argument("--context", "-c", dest="context_length", type=_tokens, default=4096, help="tokens (32k ok)")
     p.add_argument("--batch", "-b", dest="batch_size", type=_positive_int, default=1, help="concurrent sequences")
-    p.add_argument("--runtime", "-r", default="generic", help="generic | transformers | vllm | llama.cpp")
+    p.add_argument(
+        "--runtime", "-r", help="generic | transformers | vllm | llama.cpp (default: generic; vllm on several GPUs)"
+    )
     p.add_argument("--gpu", "-g", help="GPU name, e.g. 'RTX 4090', 'A100 80GB', 'M3 Max 64GB'")
     p.add_argument("--num-gpus", "-n", type=_positive_int, default=1)
     p.add_argument("--vram-gb", type=_positive_float, help="GPU memory in GiB when the GPU is not in the catalog")
+    p.add_argument("--bandwidth-gb-s", type=_positive_float, help="memory bandwidth (GB/s) of a GPU given by --vram-gb")
+    p.add_argument("--cpu-memory", help="system RAM for offload or CPU-only runs, e.g. 'DDR5-6000', 'Raspberry Pi 5'")
+    p.add_argument("--reserve-gb", type=float, help="GiB per GPU kept for the desktop/display or other programs")
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -112,6 +117,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             "gpu",
             "num_gpus",
             "vram_gb",
+            "bandwidth_gb_s",
+            "cpu_memory",
+            "reserve_gb",
             "mode",
             "optimizer",
             "lora_rank",
