@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,8 @@ __all__ = [
 ]
 
 SUMMARY_VERSION = 1
+# How long a branch's cached summary is trusted without asking the Hub for the branch's current commit.
+SUMMARY_FRESH_S = 24 * 3600
 # org/name as the Hub spells them: letters, digits, '-', '_', '.', each part at most 96 characters.
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
@@ -150,6 +153,9 @@ def _resolve(
     api = HfApi(token=token)
     sizes: dict[str, int | None] | None = None
     commit: str | None = None
+    fresh = _fresh_summary(cache, repo_id, revision, gguf_file)
+    if fresh is not None:  # read within SUMMARY_FRESH_S (or pinned to a commit): no network round trip
+        return fresh
     if not offline:
         info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=hub_timeout())
         commit = info.sha
@@ -191,7 +197,10 @@ def _resolve(
     if gguf_names and (gguf_file or not config or not _has_safetensors(files)):
         model = model_from_gguf(repo_id, commit, config, gguf_names, gguf_file, sizes, snapshot, offline, token, notes)
     elif config:
-        model = model_from_safetensors(repo_id, commit, config, files, sizes, snapshot, offline, token, download, notes)
+        on_main = revision in (None, "main")
+        model = model_from_safetensors(
+            repo_id, commit, config, files, sizes, snapshot, offline, token, download, notes, on_main=on_main
+        )
     else:
         if offline and not files:
             raise offline_error(repo_id, "offline (HF_HUB_OFFLINE=1)")
@@ -201,6 +210,21 @@ def _resolve(
         )
     _store_summary(cache, model, gguf_file)
     return model
+
+
+def _fresh_summary(cache: Path, repo_id: str, revision: str | None, gguf_file: str | None) -> HubModel | None:
+    """The cached summary of a branch's last-seen commit when it is recent, or of a pinned commit at any age."""
+    snapshot = _snapshot(cache, repo_id, revision)
+    if snapshot is None:
+        return None
+    path = _summary_path(cache, repo_id, snapshot.name, gguf_file)
+    pinned = revision is not None and re.fullmatch(r"[0-9a-f]{40}", revision) is not None
+    try:
+        if not pinned and time.time() - path.stat().st_mtime > SUMMARY_FRESH_S:
+            return None
+    except OSError:
+        return None
+    return _load_summary(cache, repo_id, snapshot.name, gguf_file)
 
 
 def _has_safetensors(files: list[str]) -> bool:

@@ -48,6 +48,7 @@ def model_from_safetensors(
     token: str | bool | None,
     download: Any,
     notes: list[str],
+    on_main: bool = False,
 ) -> HubModel:
     arch = parse_config(config)
     quant = declared_quantization(config)
@@ -78,9 +79,9 @@ def model_from_safetensors(
         for p in local:
             headers.update(_local_safetensors_header(p, repo_id))
     elif not offline and shards:
-        from huggingface_hub import HfApi
-
-        repo_meta = HfApi(token=token).get_safetensors_metadata(repo_id, revision=commit, timeout=hub_timeout())
+        repo_meta = _remote_safetensors_metadata(
+            repo_id, commit, token, sharded=index_path is not None, on_main=on_main
+        )
         headers = {
             name: {"dtype": t.dtype, "shape": list(t.shape), "bytes": t.data_offsets[1] - t.data_offsets[0]}
             for fm in repo_meta.files_metadata.values()
@@ -141,6 +142,22 @@ def model_from_safetensors(
         quantization=quant,
         notes=tuple(notes + list(arch.notes)),
     )
+
+
+def _remote_safetensors_metadata(
+    repo_id: str, commit: str | None, token: str | bool | None, *, sharded: bool, on_main: bool
+) -> Any:
+    """Every shard header: in one request for a sharded repo on main (the Hub's safetensors-metadata endpoint),
+    else with huggingface_hub's per-shard range reads of the first 8 + N bytes."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    if sharded and on_main:
+        try:
+            return api.get_sharded_safetensors_metadata(repo_id, timeout=hub_timeout())
+        except Exception:  # an older Hub without the endpoint: fall back to one range read per shard
+            pass
+    return api.get_safetensors_metadata(repo_id, revision=commit, timeout=hub_timeout())
 
 
 def mtp_layers_in(weight_map: dict[str, Any], num_layers: int) -> int:

@@ -155,14 +155,21 @@ def subject(req: EstimateRequest) -> Subject:
     return params_only_subject(req.params_b)
 
 
+# Whether a model name may be a local file or folder (config.json, model folder, .gguf). Off by default: a server
+# must not let its clients probe or read the host's files through a model name; the CLI switches it on.
+LOCAL_PATHS_ALLOWED = False
+
+
 def outside_catalog_subject(name: str) -> Subject | None:
-    """A model the catalog does not hold: a local path, or a Hub repo id ("org/name", "org/name@revision",
-    "org/name-GGUF:Q4_K_M"). None when the name is neither, so the caller keeps the catalog's did-you-mean."""
+    """A model the catalog does not hold: a local path (when LOCAL_PATHS_ALLOWED), or a Hub repo id ("org/name",
+    "org/name@revision", "org/name-GGUF:Q4_K_M"). None when the name is neither, so the caller keeps the catalog's
+    did-you-mean."""
     from pathlib import Path
 
     from agent_tools import hub
 
-    path = Path(name).expanduser() if len(name) <= 1024 and ("/" in name or name.endswith((".json", ".gguf"))) else None
+    local = LOCAL_PATHS_ALLOWED and len(name) <= 1024 and ("/" in name or name.endswith((".json", ".gguf")))
+    path = Path(name).expanduser() if local else None
     if path is not None and path.exists():
         return _local_subject(path)
     repo, _, revision = name.partition("@")

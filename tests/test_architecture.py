@@ -213,11 +213,21 @@ def test_jamba_places_attention_at_offset_four_of_eight_and_experts_on_odd_layer
     attention = [i for i in range(32) if a.has_attention(i)]
     assert attention == [4, 12, 20, 28]
     assert sorted(i for i in range(32) if a.is_moe_layer(i)) == list(range(1, 32, 2))
-    # AI21 publishes 52B total / 12B active for this layout (Jamba paper, arXiv:2403.19887, Table 1 "52B, 12B active")
-    assert 51.0e9 < a.params_total < 52.5e9
+    # The Hub's safetensors total for ai21labs/AI21-Jamba-Mini-1.5 is 51,570,323,328 (AI21: "52B total, 12B active")
+    assert a.params_total == 51_570_323_328
     assert 11.5e9 < a.params_active < 12.5e9
     d_inner = 2 * 4096
     assert a.state_values_per_sequence == 28 * (d_inner * 3 + d_inner * 16)
+
+
+def test_granite_4_h_tiny_count_equals_the_hub_total() -> None:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "evals" / "data" / "hub_configs" / "ibm-granite--granite-4.0-h-tiny.json"
+    a = parse_config(json.loads(path.read_text()))
+    assert a.params_total == 6_939_037_248  # the Hub's safetensors total for ibm-granite/granite-4.0-h-tiny
+    assert (a.kv_layout.full_layers, a.kv_layout.recurrent_layers) == (4, 36)
 
 
 def test_granite_hybrid_reads_layer_types_and_mamba2_state() -> None:
@@ -360,3 +370,15 @@ def test_integral_floats_are_numbers_but_fractions_are_not() -> None:
 def test_encoders_and_encoder_decoders_are_refused_with_the_reason(config: dict) -> None:
     with pytest.raises(ConfigError, match=r"not an LLM: model_type '(clip|t5|custom)' is an encoder"):
         parse_config(config)
+
+
+def test_falcon_h1_half_billion_count_equals_the_hub_total() -> None:
+    # A complete Falcon-H1 0.5B config.json (attention, Mamba-2 without its gated norm, and a gated MLP side by side
+    # in each of 36 layers); the Hub's safetensors total for tiiuae/Falcon-H1-0.5B-Base is 521,411,104.
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "evals" / "data" / "hub_configs" / "tiiuae--Falcon-H1-0.5B-Base.json"
+    a = parse_config(json.loads(path.read_text()))
+    assert a.params_total == 521_411_104
+    assert a.kv_layout.full_layers == 36 and len(a.recurrent_layers) == 36

@@ -292,12 +292,18 @@ def test_estimate_resolves_a_name_outside_the_catalog_through_the_cache(cache: P
     assert r.breakdown.weights_bytes == 2 * 494_032_768
 
 
-def test_estimate_reads_a_local_config_json_path(tmp_path: Path, cache: Path) -> None:
-    from agent_tools import estimate_memory
+def test_estimate_reads_a_local_config_json_path_only_when_local_paths_are_allowed(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_tools import estimate_memory, resolve
+    from agent_tools.errors import VramwiseError
 
     path = tmp_path / "my-model"
     path.mkdir()
     (path / "config.json").write_text(json.dumps(QWEN25_05B))
+    with pytest.raises(VramwiseError):  # a server's clients cannot reach the host's files through a model name
+        estimate_memory(model=str(path / "config.json"), context_length=1024, precision="bf16")
+    monkeypatch.setattr(resolve, "LOCAL_PATHS_ALLOWED", True)
     r = estimate_memory(model=str(path / "config.json"), context_length=1024, precision="bf16")
     assert "config.json" in json.dumps(r.model_dump(mode="json"))
     folder = estimate_memory(model=str(path), context_length=1024, precision="bf16")
@@ -461,3 +467,31 @@ def test_an_offline_miss_close_to_a_catalog_name_suggests_it(cache: Path) -> Non
             "meta-llama/Llama-3.1-8B-Instrct", candidates=["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-8B"]
         )
     assert "pass its config.json" in str(info.value)
+
+
+def test_a_recent_summary_answers_online_without_a_round_trip(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online, a branch's summary younger than SUMMARY_FRESH_S is used as is; an older one makes resolve_repo ask
+    the Hub for the branch's commit. The 'Hub' here is a closed port on 127.0.0.1, so nothing leaves the machine."""
+    import os
+
+    from huggingface_hub import close_session, constants
+
+    write_repo(
+        cache,
+        "acme/qwen-small",
+        {"config.json": json.dumps(QWEN25_05B).encode(), "model.safetensors": safetensors_header(_qwen_tensors())},
+    )
+    first = resolve_repo("acme/qwen-small")  # offline: parses and writes the summary
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", "2")
+    try:
+        assert resolve_repo("acme/qwen-small").params == first.params
+        summary = next(cache.glob("models--acme--qwen-small/vramwise/*.json"))
+        os.utime(summary, (0, 0))
+        with pytest.raises(HubOfflineError, match="did not answer"):
+            resolve_repo("acme/qwen-small")
+    finally:
+        close_session()
