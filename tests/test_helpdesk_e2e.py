@@ -26,9 +26,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def helpdesk() -> Iterator[str]:
+def helpdesk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "VRAMWISE_CHAT_MODEL": "", "VRAMWISE_CHAT_BASE_URL": ""}
+    env["VRAMWISE_DATA_DIR"] = str(tmp_path_factory.mktemp("helpdesk-data"))  # never the user's knowledge store
     proc = subprocess.Popen(
         [sys.executable, "-m", "vramwise.cli", "serve", "--port", str(port)],
         env=env,
@@ -61,7 +62,9 @@ def test_api_answers_with_numbers_and_rejects_bad_requests(helpdesk: str) -> Non
     assert "GB" in data["text"] and data["language"] == "zh"
     bad = httpx.post(f"{helpdesk}/api/ask", json={"question": ""}, timeout=10)
     assert bad.status_code == 400 and "question" in bad.json()["error"]
-    assert httpx.post(f"{helpdesk}/api/ask", content=b"not json", timeout=10).status_code == 400
+    assert httpx.post(f"{helpdesk}/api/ask", content=b"not json", timeout=10).status_code == 415  # no JSON type
+    json_type = {"Content-Type": "application/json"}
+    assert httpx.post(f"{helpdesk}/api/ask", content=b"not json", headers=json_type, timeout=10).status_code == 400
 
 
 @pytest.mark.anyio
