@@ -53,3 +53,15 @@ def test_server_json_matches_the_package() -> None:
     # `uvx vramwise` runs the console script named like the package; its `mcp` subcommand is the stdio server
     assert [a["value"] for a in package["packageArguments"]] == ["mcp"]
     assert "vramwise" in project["scripts"] and "vramwise-mcp" in project["scripts"]
+
+
+def test_ide_snippets_parse_and_need_no_absolute_path() -> None:
+    text = (REPO / "docs" / "mcp.md").read_text(encoding="utf-8")
+    section = text.split("## Set-up in an IDE (stdio)", 1)[1].split("\n## ", 1)[0]
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", section, flags=re.S)]
+    assert len(blocks) == 3  # Claude Desktop, VS Code, Cursor
+    for block in blocks:
+        (server,) = (block.get("mcpServers") or block["servers"]).values()
+        assert server["command"] == "uvx" and server["args"][-1] == "vramwise-mcp"
+        assert not any(a.startswith(("/", "~", "$")) or "\\" in a for a in server["args"])
+    assert "claude mcp add vramwise" in section and "/path/to" not in section
