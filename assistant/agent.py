@@ -219,15 +219,17 @@ def build_agent(
                         checkpointer=checkpointer)  # fmt: skip
 
 
-async def ask_agent(agent: Any, question: str, conversation: Any = None) -> str:
-    """The agent's reply to `question`; with an assistant.conversation.Conversation, the earlier turns go with it
-    (bounded history) and the conversation's state is updated, so follow-ups ("and at 32k context?") resolve."""
+async def ask_agent(agent: Any, question: str, conversation: Any = None) -> tuple[str, list[Any]]:
+    """The agent's reply to `question` and the messages of this turn (tool calls and results); with an
+    assistant.conversation.Conversation, the earlier turns go with it (bounded history) and the conversation's
+    state is updated, so follow-ups ("and at 32k context?") resolve."""
     history = list(conversation.history) if conversation is not None else []
     out = await agent.ainvoke({"messages": [*history, {"role": "user", "content": question}]})
-    reply = str(out["messages"][-1].content)
+    messages = list(out["messages"])
+    reply = str(messages[-1].content)
     if conversation is not None:
         conversation.remember_exchange(question, reply)
-    return reply
+    return reply, messages[len(history) :]
 
 
 def tool_result(message: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ new state. `Sessions` keeps one State per help-desk tab, bounded (LRU, max count
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -105,6 +106,13 @@ def _calculator_words(p: Parsed) -> bool:
     )
 
 
+# "which models fit my 4090?": asks for a model rather than about the one sized before
+_ASKS_FOR_A_MODEL = re.compile(
+    r"(?:which|what) (?:other )?(?:models?|llms?)|what can (?:i|we) (?:actually )?run|"
+    r"什么模型|哪个模型|哪些模型|啥模型|能跑什么|跑什么|跑啥"
+)
+
+
 def inherit(p: Parsed, state: State | None) -> None:
     """Fill what a follow-up leaves out from the conversation; records each piece taken in p.inherited."""
     if state is None or p.small_talk or not (state.has_model or state.has_hardware):
@@ -114,8 +122,11 @@ def inherit(p: Parsed, state: State | None) -> None:
     if not own_model and not size_only and not _calculator_words(p) and not p.followup:
         return  # "what is a KV cache?": a question of its own
     followup = p.followup or not own_model
+    asks_for_a_model = not p.subjects and bool(_ASKS_FOR_A_MODEL.search(p.text))
     # the model
-    if not p.subjects and state.has_model and not any(n.what.startswith("model") for n in p.needs):
+    if asks_for_a_model:
+        pass
+    elif not p.subjects and state.has_model and not any(n.what.startswith("model") for n in p.needs):
         p.subjects = [
             Subject(
                 (0, 0),
@@ -150,7 +161,7 @@ def inherit(p: Parsed, state: State | None) -> None:
             p.inherited.append("gpu")
     if not followup:
         return  # a new question about a new model keeps only the hardware
-    if not p.precisions and state.precision:
+    if not p.precisions and state.precision and not asks_for_a_model:
         quantized_base = catalog.resolve_format(state.precision).kind != "float"
         training = p.mode in ("full_finetune", "lora", "finetune") or (p.mode is None and state.mode)
         if not (quantized_base and training and p.mode != state.mode):
@@ -184,6 +195,7 @@ def remember(p: Parsed, state: State | None) -> State:
         new.precision = subject.precision
     elif old.has_model:
         new.model_id, new.repo, new.params_b, new.named = old.model_id, old.repo, old.params_b, old.named
+        new.precision = old.precision  # a recommendation in between leaves the sized model as it was
     if p.gpus:
         new.gpu_id, new.num_gpus = p.gpus[0].gpu_id, p.gpus[0].count
     elif p.vram_gb is not None:

@@ -66,6 +66,9 @@ class ToolCall(BaseModel):
     args: dict[str, Any] = Field(description="the keyword arguments passed, enough to re-run the call")
     ok: bool
     error: str | None = None
+    result: dict[str, Any] | None = Field(
+        default=None, description="the tool's result as JSON (what the help desk draws its bars and tables from)"
+    )
 
 
 class Figure(BaseModel):
@@ -125,8 +128,9 @@ class Ledger:
             self.calls.append(ToolCall(tool=tool, args=args, ok=False, error=message))
             self.results.append({"error": message})
             return None
-        self.calls.append(ToolCall(tool=tool, args=args, ok=True))
-        self.results.append(result.model_dump(mode="json"))
+        dumped = result.model_dump(mode="json")
+        self.calls.append(ToolCall(tool=tool, args=args, ok=True, result=dumped))
+        self.results.append(dumped)
         return len(self.calls) - 1
 
     def get(self, call: int, field: str) -> Any:

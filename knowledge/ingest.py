@@ -9,7 +9,9 @@ interrupted run leaves old and new chunks side by side; the next run finishes th
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,6 +29,7 @@ from knowledge.chunking import (
     chunk_document,
     html_to_text,
     parse_document,
+    slugify,
 )
 from knowledge.paths import SHIPPED_NOTES_DIR
 
@@ -41,6 +44,7 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
 SHIPPED_ROOT = "vramwise:notes"  # the `root` of the shipped notes, independent of where the package lives
 SHIPPED_PREFIX = "knowledge/notes/"  # the `path` prefix of the shipped notes
 EMBED_BATCH = 64
+MAX_NOTE_ID_CHARS = 100
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
 
 
@@ -107,14 +111,54 @@ def _source_file(file: Path, root_dir: Path | None) -> SourceFile:
     return SourceFile(file, file.as_posix(), root_dir.as_posix(), file.relative_to(root_dir).as_posix())
 
 
-def _walk(folder: Path) -> list[Path]:
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[SkippedFile]]:
+    """Supported files under `folder` (already resolved), and the symbolic links left alone.
+
+    A link is followed only when its target stays inside `folder`: a `notes/link.md -> /etc/passwd` would
+    otherwise be ingested and served to every client. Linked folders are never descended into (their files,
+    when inside the folder, are found at their real place).
+    """
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIPPED_DIRS)
+    skipped: list[SkippedFile] = []
+    for dirpath, dirnames, filenames in os.walk(folder):  # followlinks=False: linked folders are not entered
+        here = Path(dirpath)
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith(".") or d in _SKIPPED_DIRS:
+                continue
+            if (here / d).is_symlink():
+                target = (here / d).resolve()
+                if not _inside(target, folder):
+                    skipped.append(SkippedFile(path=str(here / d), reason=_outside_reason(target, folder)))
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
-            if not name.startswith(".") and name.lower().endswith(SUPPORTED_SUFFIXES):
-                found.append(Path(dirpath) / name)
-    return found
+            if name.startswith(".") or not name.lower().endswith(SUPPORTED_SUFFIXES):
+                continue
+            file = here / name
+            if file.is_symlink():
+                target = file.resolve()
+                if not _inside(target, folder):
+                    skipped.append(SkippedFile(path=str(file), reason=_outside_reason(target, folder)))
+                    continue
+                if target.name.lower().endswith(SUPPORTED_SUFFIXES):
+                    found.append(target)  # keyed by its real path: a link beside its target adds nothing twice
+                continue
+            found.append(file)
+    return found, skipped
+
+
+def _outside_reason(target: Path, folder: Path) -> str:
+    return f"symbolic link to {target}, outside {folder}: not followed"
 
 
 def discover(
@@ -136,7 +180,9 @@ def discover(
                 scopes.append(Scope(prefix=path.as_posix().rstrip("/") + "/"))
                 if SHIPPED_NOTES_DIR.is_relative_to(path):
                     scopes.append(Scope(prefix=SHIPPED_PREFIX))
-            for file in _walk(path):
+            walked, refused = _walk(path)
+            skipped.extend(refused)
+            for file in walked:
                 source = _source_file(file, path)
                 files.setdefault(source.key, source)
         elif path.is_file():
@@ -160,12 +206,25 @@ def discover(
 def read_text(file: Path) -> str:
     """The text of a supported file. Raises UnreadableFile with a reason for the user."""
     try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise UnreadableFile(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({size:,} bytes)")
-        data = file.read_bytes()
+        # O_NOFOLLOW: a file swapped for a link after the walk is refused, not followed; O_NONBLOCK: a FIFO
+        # named notes.md must not block the ingest (it is refused below as not a regular file).
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
+        if getattr(os, "O_NOFOLLOW", 0) and file.is_symlink():
+            raise UnreadableFile("a symbolic link (not followed)") from exc
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise UnreadableFile("not a regular file (a device, pipe or socket)")
+            if info.st_size > MAX_FILE_BYTES:
+                raise UnreadableFile(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({info.st_size:,} bytes)")
+            data = handle.read(MAX_FILE_BYTES + 1)  # a file that grows while read is still bounded
+        except OSError as exc:
+            raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise UnreadableFile(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB (it grew while being read)")
     suffix = file.suffix.lower()
     if suffix in PDF_SUFFIXES:
         return _pdf_text(file)
@@ -204,11 +263,23 @@ def chunk_file(source: SourceFile, options: ChunkingOptions | None = None) -> li
         doc = parse_document(text, path=source.key, relative_path=source.relative)
     except FrontMatterError as exc:
         raise UnreadableFile(str(exc)) from exc
+    safe_id = safe_note_id(doc.note_id)
+    if safe_id != doc.note_id:
+        doc = dataclasses.replace(doc, note_id=safe_id)
     kind = "note" if source.root == SHIPPED_ROOT else "user"
     chunks = chunk_document(doc, file_key=source.key, options=options, extra={"root": source.root, "kind": kind})
     if not chunks:
         raise EmptyFile("empty (no text)")
     return chunks
+
+
+def safe_note_id(raw: str) -> str:
+    """A note id that is safe in chunk ids, URIs and file names: a slug ('../../etc/passwd' -> 'etc-passwd').
+
+    Front matter is user text; its `id` is slugged like ids derived from file names, and capped in length.
+    """
+    slug = slugify(raw)[:MAX_NOTE_ID_CHARS].strip("-")
+    return slug or "untitled"
 
 
 def _progress(enabled: bool) -> Any:

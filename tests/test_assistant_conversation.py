@@ -236,14 +236,27 @@ def test_the_help_desk_keeps_one_conversation_per_session_id():
     async def ask(question: str, session_id: str | None = None) -> dict:
         return await offline_answerer(question, session_id, sessions)
 
-    with TestClient(build_app(answerer=ask)) as client:
-        first = client.post("/api/ask", json={"question": "Qwen2.5 14B on an RTX 4090", "session_id": "tab-1"})
+    with TestClient(build_app(answerer=ask), base_url="http://127.0.0.1") as client:
+        first = client.post("/api/ask", json={"question": "Qwen2.5 14B on an RTX 4090", "session_id": "tab-0001"})
         assert first.status_code == 200, first.text
-        follow = client.post("/api/ask", json={"question": "and at 32k context?", "session_id": "tab-1"}).json()
+        follow = client.post("/api/ask", json={"question": "and at 32k context?", "session_id": "tab-0001"}).json()
         args = next(c["args"] for c in follow["tool_calls"] if c["tool"] == "estimate_memory")
         assert args["model"] == "Qwen/Qwen2.5-14B-Instruct" and args["context_length"] == 32768
-        other = client.post("/api/ask", json={"question": "and at 32k context?", "session_id": "tab-2"}).json()
+        other = client.post("/api/ask", json={"question": "and at 32k context?", "session_id": "tab-0002"}).json()
         assert not any(c["tool"] == "estimate_memory" for c in other["tool_calls"])  # another tab: no model yet
         bad = client.post("/api/ask", json={"question": "hi", "session_id": 7})
         assert bad.status_code == 400 and "session_id" in bad.json()["error"]
     assert len(sessions) == 2
+
+
+def test_asking_which_models_fit_recommends_instead_of_resizing_the_last_model():
+    from assistant.conversation import Conversation
+
+    chat = Conversation()
+    chat.ask("will llama 3 70b fit on two 3090s at 4bit with vllm")
+    listing = chat.ask("my 4090 can run which models?")
+    assert [c.tool for c in listing.tool_calls] == ["recommend_model"]
+    assert listing.tool_calls[0].args["gpu"] == "rtx-4090"
+    again = chat.ask("what about on a 4060 ti 16gb instead?")  # the model sized before, with its precision
+    sized = next(c for c in again.tool_calls if c.tool == "estimate_memory")
+    assert sized.args["model"] == "meta-llama/Meta-Llama-3-70B-Instruct" and sized.args["precision"] == "awq_int4"
