@@ -147,40 +147,34 @@ def summarize(rows: list[dict[str, Any]], config: RetrievalConfig) -> dict[str, 
 def fit_floor(
     rows: dict[str, list[dict[str, Any]]], nonsense: dict[str, list[Relevance]], inputs: list[dict[str, Any]]
 ) -> RetrievalConfig:
-    """Thresholds that best separate the training questions (answered) from the training nonsense (not):
-    minimise the sum of the two error rates, ties broken towards answering (the lower threshold)."""
+    """Thresholds fitted on the TRAINING split only (old question sets, odd-numbered nonsense): fewest errors
+    (sum of the two error rates), ties broken by the widest margin to the nearest training item."""
     train_nonsense = [i for i, item in enumerate(inputs) if is_training(item)]
 
-    def best(candidates: list[tuple[float, ...]], make: Any, mode: str) -> RetrievalConfig:
+    def fit(mode: str, dense: bool) -> tuple[float, float]:
         questions = [r["relevance"] for r in rows[mode] if is_training(r)]
         junk = [nonsense[mode][i] for i in train_nonsense]
-        scored = []
-        for values in candidates:
-            config = make(values)
-            missed = sum(not rel.passes(config) for rel in questions) / len(questions)
-            let_through = sum(rel.passes(config) for rel in junk) / len(junk)
-            scored.append((missed + let_through, values, config))
-        scored.sort(key=lambda item: (item[0], item[1]))
-        return scored[0][2]
+        best: tuple[tuple[float, float], float, float] | None = None
+        for c in [i / 100 for i in range(101)]:
+            for d in [0.75 + i / 1000 for i in range(151)] if dense else [0.0]:
+                config = dataclasses.replace(
+                    DEFAULT_CONFIG, min_coverage=c, min_coverage_lexical_only=c, dense_floor=d
+                )
+                errors = sum(not r.passes(config) for r in questions) / len(questions)
+                errors += sum(r.passes(config) for r in junk) / len(junk)
+                gaps = [abs(r.coverage - c) for r in questions + junk]
+                if dense:
+                    gaps = [min(abs(r.coverage - c) * 10, abs((r.dense_top or 0) - d) * 100) for r in questions + junk]
+                key = (round(errors, 6), -min(gaps))
+                if best is None or key < best[0]:
+                    best = (key, c, d)
+        assert best is not None
+        return best[1], best[2]
 
-    lexical_values = sorted({round(r["relevance"].lexical_top, 3) for r in rows["lexical-only"]} | {0.0})
-    lexical_only = best(
-        [(v,) for v in lexical_values],
-        lambda v: dataclasses.replace(DEFAULT_CONFIG, lexical_only_floor=v[0]),
-        "lexical-only",
-    ).lexical_only_floor
-    hybrid_lex = sorted({round(r["relevance"].lexical_top, 3) for r in rows["hybrid"]} | {0.0, 1e9})
-    dense_values = sorted({round(r["relevance"].dense_top or 0.0, 4) for r in rows["hybrid"]} | {2.0})
-    hybrid = best(
-        [(lv, dv) for lv in hybrid_lex[::2] for dv in dense_values[::2]],
-        lambda v: dataclasses.replace(DEFAULT_CONFIG, lexical_floor=v[0], dense_floor=v[1]),
-        "hybrid",
-    )
+    coverage_lexical, _ = fit("lexical-only", dense=False)
+    coverage, dense_floor = fit("hybrid", dense=True)
     return dataclasses.replace(
-        DEFAULT_CONFIG,
-        lexical_only_floor=lexical_only,
-        lexical_floor=hybrid.lexical_floor,
-        dense_floor=hybrid.dense_floor,
+        DEFAULT_CONFIG, min_coverage=coverage, dense_floor=dense_floor, min_coverage_lexical_only=coverage_lexical
     )
 
 
@@ -223,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit_floor:
         config = fit_floor(results, nonsense, inputs)
         print(
-            f"fitted on the training split: lexical_floor={config.lexical_floor} dense_floor={config.dense_floor} "
-            f"lexical_only_floor={config.lexical_only_floor}"
+            f"fitted on the training split: min_coverage={config.min_coverage} dense_floor={config.dense_floor} "
+            f"min_coverage_lexical_only={config.min_coverage_lexical_only}"
         )
 
     sets = {"old": OLD_SETS, "independent": (INDEPENDENT_SET,)}

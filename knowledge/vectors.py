@@ -5,7 +5,9 @@ instead (float16, keyed by a hash of the exact text that is embedded), so a fres
 about a second. A chunk whose text changed since the file was built is simply embedded live. Rebuild after
 editing the notes or the chunker:
 
-    python -m knowledge.vectors            # writes knowledge/notes_vectors/multilingual-e5-small-q4.npz
+    python -m knowledge.vectors [--also tests/fixtures/notes]
+        # writes knowledge/notes_vectors/multilingual-e5-small-q4.npz; --also adds other folders' chunks (the
+        # test fixtures, so CI does not spend minutes embedding them)
 """
 
 from __future__ import annotations
@@ -49,25 +51,25 @@ def table(model_id: str = MODEL_ID) -> dict[str, Any]:
         return cached
 
 
-def shipped_index_texts() -> list[str]:
-    """What ingest embeds for each chunk of the shipped notes (Chunk.index_text())."""
+def shipped_index_texts(folder: Path | None = None) -> list[str]:
+    """What ingest embeds for each chunk of the shipped notes (Chunk.index_text()), or of another folder."""
     from knowledge.chunking import chunk_document, parse_document
     from knowledge.paths import SHIPPED_NOTES_DIR
 
     texts: list[str] = []
-    for path in sorted(SHIPPED_NOTES_DIR.glob("*.md")):
+    for path in sorted((folder or SHIPPED_NOTES_DIR).glob("*.md")):
         doc = parse_document(path.read_text(encoding="utf-8"), path=path.name, relative_path=path.name)
         texts.extend(chunk.index_text() for chunk in chunk_document(doc))
     return texts
 
 
-def build() -> Path:
-    """Embed every shipped chunk (reusing vectors already in the file) and write the file."""
+def build(also: list[Path] | None = None) -> Path:
+    """Embed every shipped chunk (and those of `also`), reusing vectors already in the file, and write it."""
     import numpy as np
 
     from knowledge import embeddings
 
-    texts = sorted(set(shipped_index_texts()))
+    texts = sorted({text for folder in [None, *(also or [])] for text in shipped_index_texts(folder)})
     known = table(MODEL_ID)
     missing = [t for t in texts if text_key(t) not in known]
     print(f"{len(texts)} chunks, {len(missing)} to embed", file=sys.stderr)
@@ -88,4 +90,8 @@ def build() -> Path:
 
 
 if __name__ == "__main__":
-    print(build())
+    import argparse
+
+    parser = argparse.ArgumentParser(description="precompute multilingual-e5-small vectors of the shipped notes")
+    parser.add_argument("--also", action="append", type=Path, default=[], help="another folder of .md notes")
+    print(build(parser.parse_args().also))
