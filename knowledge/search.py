@@ -321,6 +321,10 @@ def retrieve_scored(
         lexical = _lexical_ranked(store, query, config.candidates, scope)
         lexical_top = max((hit[3] for hit in lexical), default=0.0)
         coverage = _coverage(store, query, scope)
+        if lang is not None and detect_lang(query, config.query_lang_threshold) != lang:
+            # Passages in a language the query is not written in: judge relevance on every language's words.
+            lexical_top = max([lexical_top] + [h[3] for h in _lexical_ranked(store, query, config.candidates, "all")])
+            coverage = max(coverage, _coverage(store, query, "all"))
         ranked_lists.append((config.lexical_weight, lexical))
 
     passages = _limit(_fuse(ranked_lists, config, query_lang, single=mode != "hybrid"), k, config.max_per_note)
