@@ -325,6 +325,7 @@ def retrieve_scored(
             # Passages in a language the query is not written in: judge relevance on every language's words.
             lexical_top = max([lexical_top] + [h[3] for h in _lexical_ranked(store, query, config.candidates, "all")])
             coverage = max(coverage, _coverage(store, query, "all"))
+            dense_top = None  # cosine across languages is not on the scale the floor was fitted on
         ranked_lists.append((config.lexical_weight, lexical))
 
     passages = _limit(_fuse(ranked_lists, config, query_lang, single=mode != "hybrid"), k, config.max_per_note)
