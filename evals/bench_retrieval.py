@@ -1,10 +1,21 @@
-"""Retrieval benchmark: hit@4 and MRR of dense-only, BM25-only and hybrid search over the shipped notes.
+"""Retrieval benchmark: hit@4 and MRR of dense-only, BM25-only and hybrid search over the shipped notes, and
+the relevance floor ("I don't know") on nonsense inputs.
 
-Reads evals/retrieval/questions_*.yaml, ingests knowledge/notes into a temporary store, asks every question
-with the language detected from the question (as a user would), and reports per language and overall.
-Exits 1 when hybrid misses its targets: hit@4 >= 0.90 overall and >= 0.85 on Chinese questions.
+Question sets (evals/retrieval/): the old sets questions_a.yaml and questions_b.yaml (written by the notes'
+authors), and questions_independent.yaml (written from the note file names only, before reading any note or
+result), reported separately, English and Chinese apart. nonsense.yaml: 50 inputs that must get "I don't know".
 
-    .venv/bin/python evals/bench_retrieval.py [--verbose] [--json] [--set rrf_k=30 --set lang_mode=boost]
+Ingests knowledge/notes into a temporary store and asks every question with the language detected from the
+question (as a user would). "floored hit@4" counts a hit only when search() also passes the relevance floor.
+
+The relevance floor's thresholds are fitted with --fit-floor on the TRAINING split only: the old question sets
+plus the odd-numbered nonsense inputs. The held-out split is the independent set plus the even-numbered
+nonsense inputs; both splits' figures are printed.
+
+Exits 1 when the targets are missed: floored hybrid hit@4 >= 0.95 on the independent set in each language,
+and >= 95% of nonsense inputs answered "I don't know" (hybrid and keyword-only).
+
+    .venv/bin/python evals/bench_retrieval.py [--verbose] [--json] [--fit-floor] [--set rrf_k=30]
 """
 
 from __future__ import annotations
@@ -28,14 +39,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from knowledge.chunking import ChunkingOptions  # noqa: E402
-from knowledge.search import DEFAULT_CONFIG, RetrievalConfig, retrieve  # noqa: E402
+from knowledge.search import (  # noqa: E402
+    DEFAULT_CONFIG,
+    Relevance,
+    RetrievalConfig,
+    retrieve_scored,
+    shipped_corpus,
+)
 
 QUESTIONS_DIR = REPO / "evals" / "retrieval"
 MODES = ("dense", "lexical", "hybrid")
 HIT_K = 4
 MRR_DEPTH = 10
-TARGET_HIT_OVERALL = 0.90
-TARGET_HIT_ZH = 0.85
+TARGET_HIT_INDEPENDENT = 0.95  # per language, floored hybrid
+TARGET_IDK_NONSENSE = 0.95
+OLD_SETS = ("questions_a.yaml", "questions_b.yaml")
+INDEPENDENT_SET = "questions_independent.yaml"
 
 
 def load_questions(folder: Path = QUESTIONS_DIR) -> list[dict[str, Any]]:
@@ -62,20 +81,37 @@ def _parse_overrides(pairs: list[str]) -> RetrievalConfig:
     return dataclasses.replace(DEFAULT_CONFIG, **values)
 
 
+def load_nonsense(folder: Path = QUESTIONS_DIR) -> list[dict[str, Any]]:
+    data = yaml.safe_load((folder / "nonsense.yaml").read_text(encoding="utf-8")) or {}
+    return [dict(item) for item in data.get("inputs") or []]
+
+
+def is_training(item: dict[str, Any]) -> bool:
+    """The named training split for the relevance floor: the old sets and the odd-numbered nonsense inputs."""
+    if "file" in item:
+        return item["file"] in OLD_SETS
+    return int(str(item["id"]).rsplit("-", 1)[-1]) % 2 == 1
+
+
 def evaluate(store: Any, questions: list[dict[str, Any]], mode: str, config: RetrievalConfig) -> list[dict[str, Any]]:
     rows = []
+    corpus = shipped_corpus() if mode == "lexical-only" else store
     for q in questions:
-        lang, passages = retrieve(q["question"], k=MRR_DEPTH, store=store, mode=mode, config=config)  # type: ignore[arg-type]
+        lang, passages, relevance = retrieve_scored(
+            q["question"], k=MRR_DEPTH, store=corpus, mode="lexical" if mode == "lexical-only" else mode, config=config
+        )  # type: ignore[arg-type]
         notes = [p.note_id for p in passages]
         expected = set(q["expected_notes"])
         rank = next((i for i, note in enumerate(notes, start=1) if note in expected), None)
         rows.append(
             {
                 "id": q["id"],
+                "file": q["file"],
                 "lang": q["lang"],
                 "detected_lang": lang,
                 "hit": rank is not None and rank <= HIT_K,
                 "rr": 1.0 / rank if rank else 0.0,
+                "relevance": relevance,
                 "top": notes[:HIT_K],
                 "expected": q["expected_notes"],
                 "question": q["question"],
@@ -85,7 +121,13 @@ def evaluate(store: Any, questions: list[dict[str, Any]], mode: str, config: Ret
     return rows
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def nonsense_relevance(store: Any, inputs: list[dict[str, Any]], mode: str, config: RetrievalConfig) -> list[Relevance]:
+    corpus = shipped_corpus() if mode == "lexical-only" else store
+    search_mode = "lexical" if mode == "lexical-only" else mode
+    return [retrieve_scored(item["text"], k=HIT_K, store=corpus, mode=search_mode, config=config)[2] for item in inputs]  # type: ignore[arg-type]
+
+
+def summarize(rows: list[dict[str, Any]], config: RetrievalConfig) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for group in ("en", "zh", "all"):
         subset = [r for r in rows if group == "all" or r["lang"] == group]
@@ -93,10 +135,51 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             out[group] = {
                 "n": len(subset),
                 "hit@4": round(sum(r["hit"] for r in subset) / len(subset), 3),
+                "floored_hit@4": round(
+                    sum(r["hit"] and r["relevance"].passes(config) for r in subset) / len(subset), 3
+                ),
                 "mrr": round(sum(r["rr"] for r in subset) / len(subset), 3),
                 "same_lang@4": round(sum(r["same_lang_share"] for r in subset) / len(subset), 3),
             }
     return out
+
+
+def fit_floor(
+    rows: dict[str, list[dict[str, Any]]], nonsense: dict[str, list[Relevance]], inputs: list[dict[str, Any]]
+) -> RetrievalConfig:
+    """Thresholds fitted on the TRAINING split only (old question sets, odd-numbered nonsense): fewest errors
+    (sum of the two error rates), ties broken by the widest margin to the nearest training item."""
+    train_nonsense = [i for i, item in enumerate(inputs) if is_training(item)]
+
+    def fit(mode: str, dense: bool) -> tuple[float, float]:
+        questions = [r["relevance"] for r in rows[mode] if is_training(r)]
+        junk = [nonsense[mode][i] for i in train_nonsense]
+        best: tuple[tuple[float, float], float, float] | None = None
+        for c in [i / 100 for i in range(101)]:
+            for d in [0.75 + i / 1000 for i in range(151)] if dense else [0.0]:
+                config = dataclasses.replace(
+                    DEFAULT_CONFIG, min_coverage=c, min_coverage_lexical_only=c, dense_floor=d
+                )
+                errors = sum(not r.passes(config) for r in questions) / len(questions)
+                errors += sum(r.passes(config) for r in junk) / len(junk)
+                gaps = [abs(r.coverage - c) for r in questions + junk]
+                if dense:
+                    gaps = [min(abs(r.coverage - c) * 10, abs((r.dense_top or 0) - d) * 100) for r in questions + junk]
+                key = (round(errors, 6), -min(gaps))
+                if best is None or key < best[0]:
+                    best = (key, c, d)
+        assert best is not None
+        return best[1], best[2]
+
+    coverage_lexical, _ = fit("lexical-only", dense=False)
+    coverage, dense_floor = fit("hybrid", dense=True)
+    return dataclasses.replace(
+        DEFAULT_CONFIG, min_coverage=coverage, dense_floor=dense_floor, min_coverage_lexical_only=coverage_lexical
+    )
+
+
+def idk_share(relevances: list[Relevance], config: RetrievalConfig) -> float:
+    return round(sum(not rel.passes(config) for rel in relevances) / max(1, len(relevances)), 3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,12 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override RetrievalConfig")
     parser.add_argument("--chunk-min", type=float, default=ChunkingOptions().min_units)
     parser.add_argument("--chunk-max", type=float, default=ChunkingOptions().max_units)
+    parser.add_argument("--fit-floor", action="store_true", help="fit the relevance floor on the training split")
     parser.add_argument("--verbose", action="store_true", help="list the questions hybrid misses")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     config = _parse_overrides(args.set)
     questions = load_questions()
+    inputs = load_nonsense()
     if not questions:
         print(f"no questions in {QUESTIONS_DIR}/questions_*.yaml", file=sys.stderr)
         return 2
@@ -117,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     from knowledge.ingest import ingest
     from knowledge.store import open_store
 
+    modes = (*MODES, "lexical-only")
     with tempfile.TemporaryDirectory(prefix="vramwise-bench-") as tmp:
         store = open_store(path=Path(tmp) / "chroma")
         started = time.perf_counter()
@@ -124,41 +210,95 @@ def main(argv: list[str] | None = None) -> int:
             None, store, progress=False, options=ChunkingOptions(min_units=args.chunk_min, max_units=args.chunk_max)
         )
         ingest_s = time.perf_counter() - started
-        results = {mode: evaluate(store, questions, mode, config) for mode in MODES}
+        results = {mode: evaluate(store, questions, mode, config) for mode in modes}
+        nonsense = {mode: nonsense_relevance(store, inputs, mode, config) for mode in ("hybrid", "lexical-only")}
+        model = store.embedding_model_id
 
-    summary = {mode: summarize(rows) for mode, rows in results.items()}
-    hybrid = summary["hybrid"]
-    passed = hybrid["all"]["hit@4"] >= TARGET_HIT_OVERALL and hybrid.get("zh", {"hit@4": 1.0})["hit@4"] >= TARGET_HIT_ZH
-    detected_wrong = [r["id"] for r in results["hybrid"] if r["detected_lang"] != r["lang"]]
+    if args.fit_floor:
+        config = fit_floor(results, nonsense, inputs)
+        print(
+            f"fitted on the training split: min_coverage={config.min_coverage} dense_floor={config.dense_floor} "
+            f"min_coverage_lexical_only={config.min_coverage_lexical_only}"
+        )
+
+    sets = {"old": OLD_SETS, "independent": (INDEPENDENT_SET,)}
+    summary = {
+        name: {mode: summarize([r for r in rows if r["file"] in files], config) for mode, rows in results.items()}
+        for name, files in sets.items()
+    }
+    train_inputs = [i for i, item in enumerate(inputs) if is_training(item)]
+    held_inputs = [i for i, item in enumerate(inputs) if not is_training(item)]
+    idk = {
+        mode: {
+            "all": idk_share(rels, config),
+            "train": idk_share([rels[i] for i in train_inputs], config),
+            "held_out": idk_share([rels[i] for i in held_inputs], config),
+        }
+        for mode, rels in nonsense.items()
+    }
+    independent = summary["independent"]["hybrid"]
+    passed = (
+        all(independent[lang]["floored_hit@4"] >= TARGET_HIT_INDEPENDENT for lang in ("en", "zh"))
+        and idk["hybrid"]["all"] >= TARGET_IDK_NONSENSE
+        and idk["lexical-only"]["all"] >= TARGET_IDK_NONSENSE
+    )
 
     if args.json:
-        print(json.dumps({"config": dataclasses.asdict(config), "summary": summary, "passed": passed}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "config": dataclasses.asdict(config),
+                    "model": model,
+                    "summary": summary,
+                    "idk": idk,
+                    "passed": passed,
+                },
+                indent=2,
+            )
+        )
         return 0 if passed else 1
 
-    files = sorted({q["file"] for q in questions})
-    print(f"questions: {len(questions)} from {', '.join(files)}")
-    print(f"notes: {report.files_ingested} files, {report.chunks_total} chunks (ingest {ingest_s:.1f} s)")
+    for name in sets:
+        print(f"{name}: {sum(r['file'] in sets[name] for r in results['hybrid'])} questions")
+    print(
+        f"notes: {report.files_ingested} files, {report.chunks_total} chunks (ingest {ingest_s:.1f} s), model {model}"
+    )
     print(f"config: {dataclasses.asdict(config)}  chunking: min {args.chunk_min} max {args.chunk_max} units")
-    print(f"\n{'mode':8s} {'lang':4s} {'n':>4s} {'hit@4':>6s} {'MRR':>6s} {'same-lang@4':>12s}")
-    for mode in MODES:
-        for group, figures in summary[mode].items():
-            print(
-                f"{mode:8s} {group:4s} {figures['n']:4.0f} {figures['hit@4']:6.3f} {figures['mrr']:6.3f} "
-                f"{figures['same_lang@4']:12.3f}"
-            )
+    for name in sets:
+        split = "training split" if name == "old" else "held out"
+        print(f"\n{name} set ({split})")
+        print(f"{'mode':12s} {'lang':4s} {'n':>4s} {'hit@4':>6s} {'floored':>8s} {'MRR':>6s} {'same-lang@4':>12s}")
+        for mode in modes:
+            for group, figures in summary[name][mode].items():
+                print(
+                    f"{mode:12s} {group:4s} {figures['n']:4.0f} {figures['hit@4']:6.3f} "
+                    f"{figures['floored_hit@4']:8.3f} {figures['mrr']:6.3f} {figures['same_lang@4']:12.3f}"
+                )
+    print('\nnonsense answered "I don\'t know" (train = odd ids, held out = even ids)')
+    for mode, shares in idk.items():
+        print(f"  {mode:12s} all {shares['all']:.3f}  train {shares['train']:.3f}  held out {shares['held_out']:.3f}")
+    detected_wrong = [r["id"] for r in results["hybrid"] if r["detected_lang"] != r["lang"]]
     if detected_wrong:
         print(f"\nlanguage detected differently from the question's label: {', '.join(detected_wrong)}")
     if args.verbose:
-        print("\nhybrid misses:")
-        for row in results["hybrid"]:
-            if not row["hit"]:
-                print(
-                    f"  {row['id']} [{row['lang']}] {row['question']}\n    expected {row['expected']} got {row['top']}"
-                )
+        for mode in ("hybrid", "lexical-only"):
+            print(f"\n{mode} misses or floored (independent set):")
+            for row in results[mode]:
+                if row["file"] == INDEPENDENT_SET and not (row["hit"] and row["relevance"].passes(config)):
+                    print(
+                        f"  {row['id']} [{row['lang']}] {row['question']}\n    expected {row['expected']} got "
+                        f"{row['top']} {row['relevance']}"
+                    )
+        for mode, rels in nonsense.items():
+            leaked = [(inputs[i]["text"], rel) for i, rel in enumerate(rels) if rel.passes(config)]
+            if leaked:
+                print(f"\n{mode}: nonsense answered: {leaked}")
     verdict = "PASS" if passed else "FAIL"
     print(
-        f"\n{verdict}: hybrid hit@4 {hybrid['all']['hit@4']:.3f} overall (target {TARGET_HIT_OVERALL}), "
-        f"{hybrid.get('zh', {}).get('hit@4', float('nan')):.3f} Chinese (target {TARGET_HIT_ZH})"
+        f"\n{verdict}: independent floored hybrid hit@4 en {independent['en']['floored_hit@4']:.3f} "
+        f'zh {independent["zh"]["floored_hit@4"]:.3f} (target {TARGET_HIT_INDEPENDENT}); nonsense "I don\'t know" '
+        f"hybrid {idk['hybrid']['all']:.3f}, keyword-only {idk['lexical-only']['all']:.3f} "
+        f"(target {TARGET_IDK_NONSENSE})"
     )
     return 0 if passed else 1
 

@@ -32,6 +32,8 @@ class ChunkingOptions:
 
     min_units: float = 60.0  # a section smaller than this is merged with a neighbour
     max_units: float = 300.0  # a section larger than this is split on paragraphs
+    # Hard cap on a chunk's characters, whatever its word count: a 5 MB line without spaces is one "word".
+    max_chars: int = 2400
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class ParsedDocument:
     path: str
     body: str
     alt_title: str = ""  # the title in the other language, when the front matter gives one
+    # The front matter's sources in order, so that "[3]" in the text names sources[2] ('' for a non-URL entry).
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,94 @@ def first_source(sources: Any) -> str:
     return flat[0].strip() if flat else ""
 
 
+def source_list(sources: Any) -> tuple[str, ...]:
+    """The front matter's sources in order, URLs kept and anything else ('seed: file') blanked, so that
+    position N-1 is what a "[N]" in the text cites."""
+    if not isinstance(sources, list):
+        sources = [sources] if sources else []
+    return tuple(
+        item.strip() if isinstance(item, str) and re.match(r"https?://", item.strip()) else "" for item in sources
+    )
+
+
+_CITATION_RE = re.compile(r"\[(\d{1,3}(?:\s*[,，、–-]\s*\d{1,3})*)\](?!\()")
+
+
+def cited_sources(text: str, sources: tuple[str, ...]) -> list[str]:
+    """URLs a text cites with "[N]", "[1, 3]" or "[2–4]" markers, in order of first citation."""
+    found: list[str] = []
+    for match in _CITATION_RE.finditer(text):
+        numbers: list[int] = []
+        for part in re.split(r"\s*[,，、]\s*", match.group(1)):
+            bounds = [int(n) for n in re.split(r"\s*[–-]\s*", part) if n]
+            numbers.extend(
+                range(bounds[0], bounds[-1] + 1) if len(bounds) == 2 and bounds[1] - bounds[0] < 20 else bounds
+            )
+        for number in numbers:
+            url = sources[number - 1] if 0 < number <= len(sources) else ""
+            if url and url not in found:
+                found.append(url)
+    return found
+
+
+# --------------------------------------------------------------------------- editorial wording
+
+# The shipped notes were written against a set of source articles ("seeds") and say so ("Seed 002 says ...",
+# "Corrections to the seed articles"). That is an editing note, not something a user can look up: the chunker
+# rewrites it to neutral wording. Applied only to documents whose front matter lists a `seed:` source.
+_EDITORIAL_EN: tuple[tuple[str, str], ...] = (
+    (r"Corrections?\s+to\s+the\s+seed\s+articles", "Common claims corrected"),
+    (r"Correcting\s+the\s+seed's\s+(\w+)\s+formula", r"Correcting a common \1 formula"),
+    (r"Correcting\s+the\s+seed\s+formula", "Correcting a common formula"),
+    (r"\s*\((?:seeds?)\s+\d{3}(?:\s*(?:,|and)\s*\d{3})*\)", ""),
+    (r"\bSeeds?\s+\d{3}(?:\s*(?:,|and)\s*\d{3})*'s\b", "One article's"),
+    (r"\bSeeds?\s+\d{3}(?:\s*(?:,|and)\s*\d{3})*", "One article"),
+    (r"\bseeds?\s+\d{3}(?:\s*(?:,|and)\s*\d{3})*", "one article"),
+    (r"\bThe\s+seeds\b", "Some articles"),
+    (r"\bthe\s+seeds\b", "some articles"),
+    (r"\bone\s+seed\s+article\b", "one article"),
+    (r"\bseed\s+articles\b", "articles"),
+    (r"\bThe\s+same\s+seed's\b", "The same article's"),
+    (r"\b[Tt]he\s+seed's\b", "the common"),
+    (r"\bThe\s+seed\s+(claim|claims|rule|advice|suggestion|line|description|formula)\b", r"The common \1"),
+    (r"\bthe\s+seed\s+(claim|claims|rule|advice|suggestion|line|description|formula)\b", r"the common \1"),
+    (r"\b(two|three|four)\s+seed\s+claims\b", r"\1 common claims"),
+    (r"\bseed\s+claims?\b", "common claim"),
+    (r"\bthe\s+seed\s+raises\b", "the claim raises"),
+    (r"\bseed\s+formula\b", "common formula"),
+)
+_EDITORIAL_ZH: tuple[tuple[str, str], ...] = (
+    (r"对种子文章的(?:更正|纠正)", "常见说法的更正"),
+    (r"更正种子文章里的公式", "更正一个常见公式"),
+    (r"更正种子文章的训练显存公式", "更正一个常见的训练显存公式"),
+    (r"\s*（种子 ?\d{3}(?:\s*[、,，和]\s*\d{3})*）", ""),
+    (r"某篇种子文章", "某篇文章"),
+    (r"种子 ?\d{3}(?:\s*[、,，和]\s*\d{3})*\s*(?=里的)", "某篇文章"),
+    (r"种子 ?\d{3}(?:\s*[、,，和]\s*\d{3})*\s*", "某篇文章"),
+    (r"种子文章", "有些文章"),
+    (r"种子的", "常见的"),
+    (r"种子公式", "常见公式"),
+    (r"种子真正想问", "这个说法真正想问"),
+)
+_EDITORIAL_LEFTOVER_RE = re.compile(r"\bseeds?\b|种子", re.IGNORECASE)
+
+
+def strip_editorial(text: str) -> str:
+    """Text with the notes' references to their seed articles rewritten as neutral wording."""
+    for pattern, replacement in _EDITORIAL_EN + _EDITORIAL_ZH:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
+def has_editorial_wording(text: str) -> bool:
+    return bool(_EDITORIAL_LEFTOVER_RE.search(text))
+
+
+def _is_edited_note(sources: Any) -> bool:
+    items = sources if isinstance(sources, list) else [sources]
+    return any(isinstance(item, dict) and "seed" in item for item in items)
+
+
 def slugify(text: str) -> str:
     """Lowercase ASCII-and-CJK slug: 'Guides/My Notes.md' -> 'guides-my-notes-md'."""
     text = unicodedata.normalize("NFKC", text).lower()
@@ -216,6 +308,9 @@ def parse_document(text: str, *, path: str, relative_path: str, source: str | No
     if isinstance(tags_raw, str):
         tags_raw = [t for t in re.split(r"[,\s]+", tags_raw) if t]
     tags = tuple(str(t).strip() for t in tags_raw if str(t).strip())
+    raw_sources = meta.get("sources") or meta.get("source")
+    if _is_edited_note(raw_sources):
+        body = strip_editorial(body)
     return ParsedDocument(
         note_id=note_id,
         lang=lang,
@@ -225,6 +320,7 @@ def parse_document(text: str, *, path: str, relative_path: str, source: str | No
         path=path,
         body=body,
         alt_title=alt_title,
+        sources=source_list(raw_sources),
     )
 
 
@@ -288,48 +384,113 @@ def _paragraphs(text: str) -> list[str]:
         current.append(line)
     if current:
         blocks.append("\n".join(current))
-    return blocks
+    return _attach_lead_ins(blocks)
 
 
-def _split_block(block: str, max_units: float) -> list[str]:
-    """Break one oversize block into lines, then sentences, then words/characters."""
-    if text_units(block) <= max_units:
+_LEAD_IN_END_RE = re.compile(r"[:：]\s*$")
+_TABLE_LINE_RE = re.compile(r"^\s*\|")
+
+
+def _attach_lead_ins(blocks: list[str]) -> list[str]:
+    """A block that ends with a colon ("At 8,192 tokens:") is joined to the block after it (the table or
+    list it introduces), so no chunk ends on a lead-in whose content went to the next chunk."""
+    out: list[str] = []
+    for block in blocks:
+        if out and _LEAD_IN_END_RE.search(out[-1]):
+            out[-1] = f"{out[-1]}\n\n{block}"
+        else:
+            out.append(block)
+    return out
+
+
+def _split_table(block: str, max_units: float) -> list[str] | None:
+    """An oversize block holding a Markdown table, cut between rows; every piece repeats the text before the
+    table (its lead-in) and the header rows, so each piece still reads as a table. None: no table here."""
+    lines = block.split("\n")
+    start = next((i for i, line in enumerate(lines) if _TABLE_LINE_RE.match(line)), None)
+    if start is None:
+        return None
+    end = start
+    while end < len(lines) and _TABLE_LINE_RE.match(lines[end]):
+        end += 1
+    lead, header, rows, after = lines[:start], lines[start : start + 2], lines[start + 2 : end], lines[end:]
+    head = "\n".join(lead + header)
+    if not rows or text_units(head) >= max_units / 2:
+        return None
+    pieces: list[str] = []
+    current: list[str] = []
+    size = text_units(head)
+    for row in rows:
+        units = text_units(row)
+        if current and size + units > max_units:
+            pieces.append("\n".join([head, *current]))
+            current, size = [], text_units(head)
+        current.append(row)
+        size += units
+    tail = "\n".join(after).strip()
+    if current:
+        pieces.append("\n".join([head, *current]))
+    return pieces + ([tail] if tail else [])
+
+
+def _split_block(block: str, max_units: float, max_chars: int = 2400) -> list[str]:
+    """Break one oversize block into table row groups, lines, then sentences, then words/characters."""
+    if text_units(block) <= max_units and len(block) <= max_chars:
         return [block]
+    table = _split_table(block, max_units) if len(block) <= 50 * max_chars else None
+    if table is not None and len(table) > 1:
+        out = []
+        for piece in table:
+            out.extend([piece] if len(piece) <= max_chars else _split_block(piece, max_units, max_chars))
+        return out
     for splitter in (lambda s: s.split("\n"), lambda s: [p for p in _SENTENCE_END_RE.split(s) if p]):
         parts = [p for p in splitter(block) if p.strip()]
         if len(parts) > 1:
             out: list[str] = []
             for part in parts:
-                out.extend(_split_block(part, max_units))
+                out.extend(_split_block(part, max_units, max_chars))
             return out
-    # A single run with no line or sentence breaks: cut by size.
+    return _cut_run(block, max_units, max_chars)
+
+
+def _cut_run(block: str, max_units: float, max_chars: int) -> list[str]:
+    """A run with no line or sentence breaks cut into pieces of at most max_units and max_chars, in one
+    pass (a 5 MB line must not cost quadratic time); a word longer than max_chars is cut inside."""
     pieces: list[str] = []
-    current = ""
+    current: list[str] = []
+    size = 0.0
+    length = 0
     for token in re.findall(r"\S+\s*|\s+", block) if count_cjk(block) == 0 else list(block):
-        if current and text_units(current + token) > max_units:
-            pieces.append(current)
-            current = ""
-        current += token
-    if current.strip():
-        pieces.append(current)
-    return pieces
+        for part in (token[i : i + max_chars] for i in range(0, len(token), max_chars)):
+            units = text_units(part) if len(part) > 1 else (CJK_CHAR_UNITS if _CJK_RE.match(part) else 0.0)
+            if current and (size + units > max_units or length + len(part) > max_chars):
+                pieces.append("".join(current))
+                current, size, length = [], 0.0, 0
+            current.append(part)
+            size += units
+            length += len(part)
+    if current and "".join(current).strip():
+        pieces.append("".join(current))
+    return [piece for piece in pieces if piece.strip()]
 
 
-def _pack(blocks: list[str], max_units: float) -> list[str]:
-    """Greedily pack blocks into pieces of about equal size, none above max_units when avoidable."""
+def _pack(blocks: list[str], max_units: float, max_chars: int = 2400) -> list[str]:
+    """Greedily pack blocks into pieces of about equal size, none above max_units or max_chars."""
     total = sum(text_units(b) for b in blocks)
     pieces_needed = max(1, -(-int(total) // int(max_units)))
     target = total / pieces_needed
     pieces: list[str] = []
     current: list[str] = []
     size = 0.0
+    length = 0
     for block in blocks:
         units = text_units(block)
-        if current and (size + units > max_units or size >= target):
+        if current and (size + units > max_units or size >= target or length + len(block) + 2 > max_chars):
             pieces.append("\n\n".join(current))
-            current, size = [], 0.0
+            current, size, length = [], 0.0, 0
         current.append(block)
         size += units
+        length += len(block) + 2
     if current:
         pieces.append("\n\n".join(current))
     return pieces
@@ -367,13 +528,14 @@ def sized_sections(sections: list[Section], options: ChunkingOptions) -> list[Se
 
     out: list[Section] = []
     for section in merged:
-        if text_units(section.text) <= options.max_units:
+        if text_units(section.text) <= options.max_units and len(section.text) <= options.max_chars:
             out.append(section)
             continue
         blocks: list[str] = []
         for block in _paragraphs(section.text):
-            blocks.extend(_split_block(block, options.max_units))
-        out.extend(Section(section.heading_path, piece) for piece in _pack(blocks, options.max_units))
+            blocks.extend(_split_block(block, options.max_units, options.max_chars))
+        pieces = _pack(blocks, options.max_units, options.max_chars)
+        out.extend(Section(section.heading_path, piece) for piece in pieces)
     return out
 
 
@@ -403,7 +565,7 @@ def content_hash(text: str) -> str:
 
 # Bump when what a chunk id stands for changes (the index text format, the metadata fields), so that an
 # ingest re-embeds everything instead of keeping vectors made from the old format.
-CHUNK_FORMAT_VERSION = 3
+CHUNK_FORMAT_VERSION = 4  # 4: per-chunk sources, editorial wording, table lead-ins, char cap
 
 
 def chunk_id(note_id: str, lang: str, heading: str, fingerprint: str) -> str:
@@ -430,8 +592,21 @@ def chunk_document(
     extra = dict(extra or {})
     chunks: list[Chunk] = []
     seen: set[str] = set()
-    for section in sized_sections(split_sections(doc.body), options):
+    sections = split_sections(doc.body)
+    # What each '##' section cites, for a chunk of it that cites nothing itself.
+    section_citations: dict[tuple[str, ...], list[str]] = {}
+    for section in sections:
+        cited = section_citations.setdefault(section.heading_path[:1], [])
+        cited.extend(url for url in cited_sources(section.text, doc.sources) if url not in cited)
+    urls = [url for url in doc.sources if url]
+    uses_markers = any(section_citations.values())
+    uncited_source = doc.source if not doc.sources or (len(urls) == 1 and not uses_markers) else f"note:{doc.note_id}"
+    for section in sized_sections(sections, options):
         heading = " > ".join(section.heading_path)
+        cited = cited_sources(section.text, doc.sources) or section_citations.get(section.heading_path[:1], [])
+        # A passage is credited to what it cites. Uncited text is the note's own ("note:<id>"), except in a
+        # note that cites nothing anywhere and lists a single URL: that URL is its one source.
+        source = cited[0] if cited else uncited_source
         chunk = Chunk(
             chunk_id="",
             note_id=doc.note_id,
@@ -439,13 +614,13 @@ def chunk_document(
             title=doc.title,
             heading=heading,
             text=section.text,
-            source=doc.source,
+            source=source,
             tags=",".join(doc.tags),
             path=doc.path,
             index=len(chunks),
             content_hash=content_hash(section.text),
             alt_title=doc.alt_title,
-            extra=extra,
+            extra={**extra, "sources": " ".join(cited)} if doc.sources else extra,
         )
         described = {k: v for k, v in chunk.metadata().items() if k != "chunk_index"}
         fingerprint = hashlib.sha256(

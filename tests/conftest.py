@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -16,6 +17,10 @@ for _key, _value in {
     "TOKENIZERS_PARALLELISM": "false",
 }.items():
     os.environ.setdefault(_key, _value)
+
+# No test may write the user's real knowledge store or caches: the default data dir (knowledge.paths) is a
+# throwaway folder for the whole session, whatever the environment says. Tests that need their own set it.
+os.environ["VRAMWISE_DATA_DIR"] = tempfile.mkdtemp(prefix="vramwise-test-data-")
 
 
 @pytest.fixture(scope="session")

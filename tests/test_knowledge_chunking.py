@@ -208,3 +208,88 @@ def test_data_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_data_dir() == tmp_path / ".local" / "share" / "vramwise"
+
+
+# --------------------------------------------------------------------------- retrieval hygiene
+
+SHIPPED = Path(__file__).parent.parent / "knowledge" / "notes"
+
+
+def _shipped_chunks():
+    chunks = []
+    for path in sorted(SHIPPED.glob("*.md")):
+        chunks.extend(chunk_document(_doc(path.read_text(encoding="utf-8"), path=path.name, relative=path.name)))
+    return chunks
+
+
+def test_shipped_chunks_have_no_editing_notes_no_dangling_lead_in_and_respect_the_caps():
+    import re
+
+    from knowledge.chunking import has_editorial_wording
+
+    chunks = _shipped_chunks()
+    assert len(chunks) > 100
+    for chunk in chunks:
+        assert not has_editorial_wording(chunk.text), chunk.chunk_id  # no "seed 002 says", no "种子文章"
+        assert not has_editorial_wording(chunk.heading), chunk.chunk_id
+        assert not re.search(r"[:：]\s*$", chunk.text), chunk.chunk_id  # a lead-in never ends a chunk
+        assert len(chunk.text) <= ChunkingOptions().max_chars
+        assert chunk.source.startswith(("https://", "note:")), chunk.chunk_id  # never a seed file
+
+
+def test_a_passage_is_credited_to_the_source_it_cites():
+    by_heading = {(c.note_id, c.lang, c.heading): c for c in _shipped_chunks()}
+    lora = by_heading[("training-memory", "en", "LoRA: train small adapters, freeze the base")]
+    assert lora.source == "https://arxiv.org/abs/2106.09685"  # [7], the LoRA paper; not [1], ZeRO
+    assert lora.metadata()["sources"].split() == ["https://arxiv.org/abs/2106.09685"]
+    zero = by_heading[("training-memory", "en", "ZeRO stages: per-GPU model-state formulas")]
+    assert zero.source == "https://arxiv.org/abs/1910.02054"
+
+
+def test_citation_markers_map_to_the_front_matter_sources_in_order():
+    from knowledge.chunking import cited_sources, source_list
+
+    sources = source_list(["https://a.example", {"seed": "000.txt"}, "https://c.example", "https://d.example"])
+    assert sources == ("https://a.example", "", "https://c.example", "https://d.example")
+    assert cited_sources("x [3] y [1, 4] z [2] [see](kv-cache) [1]", sources) == [
+        "https://c.example", "https://a.example", "https://d.example",
+    ]  # fmt: skip
+    assert cited_sources("range [1–3]", sources) == ["https://a.example", "https://c.example"]
+
+
+def test_editorial_wording_is_rewritten_only_in_notes_that_list_seed_sources():
+    note = "---\nid: n\nsources:\n  - https://a.example\n  - seed: 001.txt\n---\n\n"
+    note += "## Corrections to the seed articles\n\n"
+    doc = _doc(note + "Seed 001 says X. The seed claim that Y (seed 002) is wrong.\n")
+    assert "seed" not in doc.body.lower()
+    assert "## Common claims corrected" in doc.body and "One article says X." in doc.body
+    user = _doc("## Notes\n\nThe seed 001 of the tomato plant.\n")
+    assert "seed 001" in user.body  # a user's own file is left as written
+
+
+def test_a_table_stays_with_its_lead_in_and_an_oversize_table_repeats_its_header():
+    rows = "\n".join(f"| model {i} | {i},000 tokens | {i}.5 GB |" for i in range(60))
+    text = f"## Sizes\n\n{_words(200)}\n\nAt 8,192 tokens:\n\n| model | context | size |\n|---|---|---|\n{rows}\n"
+    chunks = chunk_document(_doc(text), options=ChunkingOptions(min_units=20, max_units=150))
+    with_table = [c for c in chunks if "| model |" in c.text]
+    assert len(with_table) > 1
+    for chunk in with_table:
+        assert "At 8,192 tokens:" in chunk.text and "|---|---|---|" in chunk.text
+    assert all(f"| model {i} |" in "".join(c.text for c in chunks) for i in range(60))
+
+
+def test_a_one_line_5_mb_file_becomes_many_capped_chunks_that_keep_all_its_text():
+    import random
+
+    rng = random.Random(7)
+    line = "".join(rng.choice("abcdefghij ") for _ in range(5_000_000))
+    chunks = chunk_document(_doc(line, path="big.txt", relative="big.txt"))
+    limit = ChunkingOptions().max_chars
+    assert len(chunks) > 5_000_000 // limit
+    assert max(len(c.text) for c in chunks) <= limit
+    assert "".join(c.text for c in chunks).replace(" ", "") == line.replace(" ", "")
+
+
+def test_one_5_mb_word_is_cut_too():
+    chunks = chunk_document(_doc("x" * 1_000_000 + "y", path="w.txt", relative="w.txt"))
+    assert max(len(c.text) for c in chunks) <= ChunkingOptions().max_chars
