@@ -3,8 +3,7 @@
 
 The 270M model is a base model and does not choose tools by itself, so the first model turn is sent with
 tool_choice=estimate_memory (llama.cpp then constrains the reply to the tool's JSON schema): the test checks that a
-real server reply is parsed into a tool call, that the call runs the real vramwise tool, and that its result is in
-the prompt of the next real model turn (the server counts its tokens). The same file goes through vramwise's GGUF
+real server reply is parsed into a tool call and that the call runs the real vramwise tool. The same file goes through vramwise's GGUF
 header path. Skips with the reason when llama-cpp-python or the model package is not installed (`.[llm-test]`).
 """
 
@@ -72,14 +71,6 @@ def server_url(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Any
 
 def chat_model(url: str) -> ChatOpenAI:
     return ChatOpenAI(model="gemma-3-270m", base_url=url, api_key="EMPTY", temperature=0, seed=0, max_tokens=64)
-
-
-def non_null_content(message: Any) -> Any:
-    """llama-cpp-python 0.3.36's server rejects an assistant tool-call turn whose content is null (what
-    langchain-openai sends for an empty one; OpenAI, vLLM and llama-server accept it): send one space instead."""
-    if isinstance(message, AIMessage) and message.tool_calls and not message.content:
-        return message.model_copy(update={"content": " "})
-    return message
 
 
 def expected_tool_text(args: dict[str, Any]) -> str:
