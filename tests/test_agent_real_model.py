@@ -3,8 +3,9 @@
 
 The 270M model is a base model and does not choose tools by itself, so the first model turn is sent with
 tool_choice=estimate_memory (llama.cpp then constrains the reply to the tool's JSON schema): the test checks that a
-real server reply is parsed into a tool call and that the call runs the real vramwise tool. The same file goes through vramwise's GGUF
-header path. Skips with the reason when llama-cpp-python or the model package is not installed (`.[llm-test]`).
+real server reply is parsed into a tool call and that the call runs the real vramwise tool. The same file goes
+through vramwise's GGUF header path.
+Skips with the reason when llama-cpp-python or the model package is not installed (`.[llm-test]`).
 """
 
 from __future__ import annotations
