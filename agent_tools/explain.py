@@ -32,7 +32,11 @@ def attention_label(arch: Architecture) -> str:
     layout = arch.kv_layout
     if layout.sliding_layers:
         windows = ",".join(str(w) for w in layout.sliding_values)
-        label += f", {layout.sliding_layers} sliding (window {windows}) : {layout.full_layers} full layers"
+        label += (
+            f", {layout.sliding_layers} sliding (window {windows}) : {layout.full_layers} full layers"
+            if layout.full_layers
+            else f", every layer sliding (window {windows})"
+        )
     return label
 
 
@@ -78,6 +82,8 @@ def assumptions(plan: Plan) -> list[str]:
             f"one model served over {req.num_gpus} GPUs runs on a tensor-parallel serving runtime, whose own limits "
             "decide what fits"
             if req.num_gpus > 1 and req.mode == "inference"
+            else "fine-tuning runs on transformers with PEFT and bitsandbytes"
+            if req.mode != "inference"
             else "weights + KV cache + one prefill pass + a CUDA context"
         )
         name = profile.name.split(" (")[0]

@@ -108,7 +108,7 @@ def not_found_error(repo_id: str, candidates: list[str], what: str = "model repo
 def offline_error(repo_id: str, why: str) -> HubOfflineError:
     return HubOfflineError(
         f"{repo_id!r}: {why} and it is not in the local Hugging Face cache; run once online "
-        "(unset HF_HUB_OFFLINE) or pass its config.json as `config` instead",
+        "(unset HF_HUB_OFFLINE) or pass its config.json as config= instead",
         value=repo_id,
         accepted=["a cached repo", "config"],
     )

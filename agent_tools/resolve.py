@@ -63,6 +63,16 @@ def model_entry(name: str) -> ModelEntry:
     return catalog.resolve_model(name)
 
 
+def catalog_stand_in(name: str) -> ModelEntry | None:
+    """The catalog entry that answers for a name the catalog does not list literally (a base repo answered by its
+    instruct sibling), else None: what estimate_memory will size and report in model.resolved_from."""
+    try:
+        entry = catalog.resolve_model(name)
+    except UnknownNameError:
+        return None
+    return entry if _stand_in_note(name, entry) else None
+
+
 @cache
 def catalog_architecture(model_id: str) -> Architecture:
     """Parsed architecture of a catalog model (parsed once per process)."""
@@ -281,9 +291,11 @@ def runtime(name: str) -> Runtime:
 
 def default_runtime(mode: str, num_gpus: int) -> str:
     """The runtime sized when a request names none: the serving runtime for inference on several GPUs (its own
-    limits decide what fits there), else the generic profile."""
+    limits decide what fits there), transformers for fine-tuning (where it runs), else the generic profile."""
     row = catalog.defaults()["default_runtime"]
-    return str(row["multi_gpu_inference"] if mode == "inference" and num_gpus > 1 else row["otherwise"])
+    if mode != "inference":
+        return str(row["training"])
+    return str(row["multi_gpu_inference"] if num_gpus > 1 else row["otherwise"])
 
 
 # ------------------------------------------------------------------------------- names for question parsers

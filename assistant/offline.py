@@ -275,6 +275,8 @@ _EN |= {
     "config_note": "Sized from the config.json at {path}.",
     "config_unreadable": "Cannot read the config.json at {path}: {why}.",
     "repo_note": "“{named}” is not in the catalog; it was passed to the calculator by its Hugging Face id.",
+    "stand_in_note": "“{named}” is sized as the catalog's {entry} ({name}): the same architecture, so the same "
+    "memory.",
     "size_note": "“{named}” is not in the catalog: sized from the {size} in its name as a generic dense model "
     "(layer shape borrowed from a catalog model; give its Hugging Face id or config.json for exact figures).",
     "closest_note": "The nearest catalog model, {closest}, is a different checkpoint and was not used.",
@@ -326,6 +328,7 @@ _ZH |= {
     "config_note": "按 {path} 这份 config.json 估算。",
     "config_unreadable": "读不了 {path} 这份 config.json：{why}。",
     "repo_note": "“{named}” 不在目录里，已按它的 Hugging Face 仓库名交给计算器。",
+    "stand_in_note": "“{named}” 按目录中的 {entry}（{name}）计算：架构相同，显存也相同。",
     "size_note": "“{named}” 不在目录里：按名字里的 {size} 当作一般的稠密模型估算"
     "（层形状借用目录中的模型；给出它的 Hugging Face 仓库名或 config.json 可得到精确结果）。",
     "closest_note": "目录里最接近的 {closest} 是另一个模型，没有拿来代替。",
@@ -620,6 +623,10 @@ def _subject_notes(p: Parsed, wr: _Writer, subject: Subject) -> None:
     if subject.config is not None:
         wr.first("config_note", path=subject.named or "config.json")
         wr.echoed.append(subject.named or "config.json")
+    elif subject.repo and (stand_in := resolve.catalog_stand_in(subject.repo)) is not None:
+        wr.first("stand_in_note", named=subject.named or subject.repo, entry=stand_in.id, name=stand_in.name)
+        wr.echoed += [subject.named or subject.repo, stand_in.id, stand_in.name]
+        return
     elif subject.repo:
         wr.first("repo_note", named=subject.named or subject.repo)
         wr.echoed.append(subject.named or subject.repo)

@@ -16,8 +16,10 @@ import argparse
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +59,8 @@ def examples(page: Path) -> list[Example]:
 
 def run(command: str) -> list[str]:
     args = shlex.split(command)
+    # an empty Hugging Face cache and knowledge store: what a fresh install prints, whatever this machine has cached
+    scratch = Path(tempfile.mkdtemp(prefix="vramwise-docs-"))
     env = {
         **os.environ,
         "COLUMNS": "120",
@@ -65,6 +69,8 @@ def run(command: str) -> list[str]:
         "HF_HUB_OFFLINE": "1",
         "ANONYMIZED_TELEMETRY": "False",
         "PYTHONIOENCODING": "utf-8",
+        "HF_HUB_CACHE": str(scratch / "hf"),
+        "VRAMWISE_DATA_DIR": str(scratch / "data"),
     }
     done = subprocess.run(
         [sys.executable, "-m", "vramwise.cli", *args[1:]],
@@ -74,6 +80,7 @@ def run(command: str) -> list[str]:
         cwd=REPO,
         timeout=300,
     )
+    shutil.rmtree(scratch, ignore_errors=True)
     text = done.stdout + done.stderr
     return [line.rstrip() for line in text.rstrip("\n").splitlines()]
 

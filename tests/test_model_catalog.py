@@ -98,3 +98,40 @@ def test_pending_models_are_verified_and_not_in_the_catalog() -> None:
         assert row["why_pending"] and row["config"].get("model_type"), row["id"]
         assert any(s.startswith("https://huggingface.co/") for s in row["sources"]), row["id"]
         assert len(row["sources"]) >= 2, row["id"]  # the official file and the copy it was verified against
+
+
+def test_a_stand_in_is_said_in_the_result_the_cli_and_the_assistant_first_sentence() -> None:
+    import subprocess
+    import sys
+
+    from agent_tools.estimate import estimate_memory
+    from assistant.offline import answer
+
+    r = estimate_memory(model="mistralai/Mistral-7B-v0.1", gpu="RTX 4090")
+    assert r.model.id == "mistralai/Mistral-7B-Instruct-v0.1"
+    assert r.model.requested == "mistralai/Mistral-7B-v0.1"
+    assert r.model.resolved_from and "Mistral-7B-Instruct-v0.1" in r.model.resolved_from
+    assert any(a.startswith("mistralai/Mistral-7B-v0.1 is sized as the catalog's") for a in r.assumptions)
+    # an exact catalog id is not a stand-in
+    assert estimate_memory(model="mistralai/Mistral-7B-Instruct-v0.1").model.resolved_from is None
+
+    cli = subprocess.run(
+        [sys.executable, "-m", "vramwise.cli", "estimate", "mistralai/Mistral-7B-v0.1"],
+        capture_output=True, text=True, check=True, env={"HF_HUB_OFFLINE": "1", "COLUMNS": "200", "PATH": ""},
+    )  # fmt: skip
+    assert cli.stdout.splitlines()[0].startswith("mistralai/Mistral-7B-v0.1 is sized as the catalog's")
+
+    for question in ("will mistralai/Mistral-7B-v0.1 fit on a 4090", "mistralai/Mistral-7B-v0.1 在 4090 上能跑吗"):
+        first = answer(question).text.split("\n")[0]
+        lead = first.split("。")[0] if "。" in first else first.split(". ")[0]
+        assert "mistralai/Mistral-7B-v0.1" in lead and "Mistral-7B-Instruct-v0.1" in lead, first
+        assert "not in the catalog" not in first and "不在目录" not in first
+
+
+def test_fine_tuning_with_no_runtime_is_sized_for_transformers_and_says_so() -> None:
+    from agent_tools.estimate import estimate_memory
+
+    r = estimate_memory(model="llama3.1-8b", mode="qlora", context_length=2048)
+    assert r.runtime == "transformers"
+    assert not r.warnings, r.warnings  # QLoRA's NF4 is a usual format for transformers
+    assert any("runtime not given" in a and "fine-tuning" in a for a in r.assumptions)

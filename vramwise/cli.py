@@ -93,7 +93,10 @@ def _add_sizing_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", "-c", dest="context_length", type=_tokens, default=4096, help="tokens (32k ok)")
     p.add_argument("--batch", "-b", dest="batch_size", type=_positive_int, default=1, help="concurrent sequences")
     p.add_argument(
-        "--runtime", "-r", help="generic | transformers | vllm | llama.cpp (default: generic; vllm on several GPUs)"
+        "--runtime",
+        "-r",
+        help="generic | transformers | vllm | llama.cpp (default: generic; vllm on several GPUs; transformers for "
+        "training)",
     )
     p.add_argument("--gpu", "-g", help="GPU name, e.g. 'RTX 4090', 'A100 80GB', 'M3 Max 64GB'")
     p.add_argument("--num-gpus", "-n", type=_positive_int, default=1)
@@ -334,7 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except VramwiseError as e:
-        print(f"error: {e}", file=sys.stderr)
+        from vramwise.render import cli_terms
+
+        print(f"error: {cli_terms(str(e))}", file=sys.stderr)
         return 2
     except ValidationError as e:
         print(f"error: {describe_validation_error(e, _flags(parser, args.command))}", file=sys.stderr)

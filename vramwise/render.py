@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +17,15 @@ from agent_tools.units import GB, GiB
 console = Console()
 if not console.is_terminal and console.width < 120:
     console.width = 120  # piped output: do not squeeze tables into 80 columns
+
+
+# the tools' messages name request fields ("pass vram_gb="); on the command line they are flags
+_FIELD_HINT = re.compile(r"\b(config|params_b|vram_gb|bandwidth_gb_s|runtime|cpu_memory)=")
+
+
+def cli_terms(text: str) -> str:
+    """A tool message in command-line terms: `pass vram_gb=` -> `pass --vram-gb`."""
+    return _FIELD_HINT.sub(lambda m: "--" + m.group(1).replace("_", "-"), text)
 
 
 def gb(n: int) -> str:
@@ -41,6 +52,9 @@ def bar(used: int, capacity: int, width: int = 30) -> Text:
 def render_estimate(r: EstimateResult) -> None:
     m = r.model
     active = f" ({m.params_active / 1e9:.2f}B active)" if m.is_moe else ""
+    if m.resolved_from and m.resolved_from.startswith("catalog entry"):
+        # a stand-in comes first, before any figure (never a silent substitution)
+        console.print(f"[yellow]{m.requested} is sized as the catalog's {m.id}[/yellow] (the same architecture)")
     console.print(
         f"[bold]{m.name}[/bold]  {m.params_total / 1e9:.2f}B params{active} · {m.layers} layers · {m.attention}"
     )
@@ -104,10 +118,10 @@ def render_estimate(r: EstimateResult) -> None:
     if d.launch_flags:
         console.print(f"flags: [cyan]{d.launch_flags}[/cyan]")
     for w in r.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        console.print(f"[yellow]warning:[/yellow] {cli_terms(w)}")
     console.print("[dim]assumptions:[/dim]")
     for a in r.assumptions:
-        console.print(f"[dim]  · {a}[/dim]")
+        console.print(f"[dim]  · {cli_terms(a)}[/dim]")
 
 
 def render_models(rows: list[ModelRow]) -> None:

@@ -88,4 +88,7 @@ class LlamaCpp(Runtime):
 
     def multi_gpu_assumptions(self, plan: Plan) -> list[str]:
         n = plan.req.num_gpus
-        return [f"llama.cpp splits layers across {n} GPUs; per-GPU figure assumes an even split"] if n > 1 else []
+        return [(
+            f"llama.cpp splits whole layers across {n} GPUs (--split-mode layer); the per-GPU figure is the fullest "
+            "GPU's, the last one also holding the output layer"
+        )] if n > 1 else []
