@@ -1,16 +1,18 @@
 """Retrieval benchmark: hit@4 and MRR of dense-only, BM25-only and hybrid search over the shipped notes, and
 the relevance floor ("I don't know") on nonsense inputs.
 
-Question sets (evals/retrieval/): the old sets questions_a.yaml and questions_b.yaml (written by the notes'
-authors), and questions_independent.yaml (written from the note file names only, before reading any note or
-result), reported separately, English and Chinese apart. nonsense.yaml: 50 inputs that must get "I don't know".
+Question sets (evals/retrieval/): the training sets questions_a.yaml and questions_b.yaml (written by the notes'
+authors) and questions_c.yaml (written from the notes' headings before running them), and
+questions_independent.yaml (written from the note file names only, before reading any note or result), reported
+separately, English and Chinese apart. nonsense.yaml (50) and nonsense_c.yaml (30): inputs that must get
+"I don't know".
 
 Ingests knowledge/notes into a temporary store and asks every question with the language detected from the
 question (as a user would). "floored hit@4" counts a hit only when search() also passes the relevance floor.
 
-The relevance floor's thresholds are fitted with --fit-floor on the TRAINING split only: the old question sets
-plus the odd-numbered nonsense inputs. The held-out split is the independent set plus the even-numbered
-nonsense inputs; both splits' figures are printed.
+The relevance floor's thresholds are fitted with --fit-floor on the TRAINING split only: question sets A, B and
+C, the odd-numbered inputs of nonsense.yaml and all of nonsense_c.yaml. The held-out split is the independent
+set plus the even-numbered inputs of nonsense.yaml; both splits' figures are printed.
 
 Exits 1 when the targets are missed: floored hybrid hit@4 >= 0.95 on the independent set in each language,
 and >= 95% of nonsense inputs answered "I don't know" (hybrid and keyword-only).
@@ -22,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
+import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -53,7 +58,7 @@ HIT_K = 4
 MRR_DEPTH = 10
 TARGET_HIT_INDEPENDENT = 0.95  # per language, floored hybrid
 TARGET_IDK_NONSENSE = 0.95
-OLD_SETS = ("questions_a.yaml", "questions_b.yaml")
+TRAINING_SETS = ("questions_a.yaml", "questions_b.yaml", "questions_c.yaml")
 INDEPENDENT_SET = "questions_independent.yaml"
 
 
@@ -81,15 +86,25 @@ def _parse_overrides(pairs: list[str]) -> RetrievalConfig:
     return dataclasses.replace(DEFAULT_CONFIG, **values)
 
 
+NONSENSE_FILES = ("nonsense.yaml", "nonsense_c.yaml")
+TRAINING_NONSENSE = "nonsense_c.yaml"  # all training; nonsense.yaml splits by id parity
+
+
 def load_nonsense(folder: Path = QUESTIONS_DIR) -> list[dict[str, Any]]:
-    data = yaml.safe_load((folder / "nonsense.yaml").read_text(encoding="utf-8")) or {}
-    return [dict(item) for item in data.get("inputs") or []]
+    inputs: list[dict[str, Any]] = []
+    for name in NONSENSE_FILES:
+        data = yaml.safe_load((folder / name).read_text(encoding="utf-8")) or {}
+        inputs.extend({**item, "nonsense_file": name} for item in data.get("inputs") or [])
+    return inputs
 
 
 def is_training(item: dict[str, Any]) -> bool:
-    """The named training split for the relevance floor: the old sets and the odd-numbered nonsense inputs."""
+    """The named training split for the relevance floor: question sets A, B and C, all of nonsense_c.yaml and
+    the odd-numbered inputs of nonsense.yaml."""
     if "file" in item:
-        return item["file"] in OLD_SETS
+        return item["file"] in TRAINING_SETS
+    if item.get("nonsense_file") == TRAINING_NONSENSE:
+        return True
     return int(str(item["id"]).rsplit("-", 1)[-1]) % 2 == 1
 
 
@@ -147,34 +162,62 @@ def summarize(rows: list[dict[str, Any]], config: RetrievalConfig) -> dict[str, 
 def fit_floor(
     rows: dict[str, list[dict[str, Any]]], nonsense: dict[str, list[Relevance]], inputs: list[dict[str, Any]]
 ) -> RetrievalConfig:
-    """Thresholds fitted on the TRAINING split only (old question sets, odd-numbered nonsense): fewest errors
-    (sum of the two error rates), ties broken by the widest margin to the nearest training item."""
+    """The relevance floor fitted on the TRAINING split only (question sets A-C, training nonsense).
+
+    Hybrid: the line dense + w * coverage = t in the (coverage, cosine) plane, each axis scaled by its spread
+    over the training items BM25 matches (the others fail before the line): fewest errors (sum of the two error
+    rates), ties broken by the widest margin (distance of the nearest training item to the line). The line's
+    direction is searched in 0.5-degree steps; its offset sits midway in the widest gap. Keyword-only: one
+    coverage threshold, same criterion."""
     train_nonsense = [i for i, item in enumerate(inputs) if is_training(item)]
 
-    def fit(mode: str, dense: bool) -> tuple[float, float]:
-        questions = [r["relevance"] for r in rows[mode] if is_training(r)]
-        junk = [nonsense[mode][i] for i in train_nonsense]
-        best: tuple[tuple[float, float], float, float] | None = None
-        for c in [i / 100 for i in range(101)]:
-            for d in [0.75 + i / 1000 for i in range(151)] if dense else [0.0]:
-                config = dataclasses.replace(
-                    DEFAULT_CONFIG, min_coverage=c, min_coverage_lexical_only=c, dense_floor=d
-                )
-                errors = sum(not r.passes(config) for r in questions) / len(questions)
-                errors += sum(r.passes(config) for r in junk) / len(junk)
-                gaps = [abs(r.coverage - c) for r in questions + junk]
-                if dense:
-                    gaps = [min(abs(r.coverage - c) * 10, abs((r.dense_top or 0) - d) * 100) for r in questions + junk]
-                key = (round(errors, 6), -min(gaps))
-                if best is None or key < best[0]:
-                    best = (key, c, d)
-        assert best is not None
-        return best[1], best[2]
+    def split(mode: str) -> tuple[list[Relevance], list[Relevance]]:
+        return [r["relevance"] for r in rows[mode] if is_training(r)], [nonsense[mode][i] for i in train_nonsense]
 
-    coverage_lexical, _ = fit("lexical-only", dense=False)
-    coverage, dense_floor = fit("hybrid", dense=True)
+    def best_cut(scored: list[tuple[float, bool]], n_pass: int, n_fail: int) -> tuple[float, float, float]:
+        """(errors, margin, threshold) of the best cut of 1-D scores (True: should pass, at or above the cut);
+        n_pass, n_fail: all training questions and junk (those BM25 does not match fail whatever the cut)."""
+        values = sorted({v for v, _ in scored})
+        cuts = [values[0] - 1.0] + [(a + b) / 2 for a, b in itertools.pairwise(values)] + [values[-1] + 1.0]
+        best: tuple[float, float, float] | None = None
+        for cut in cuts:
+            errors = sum(v < cut for v, want in scored if want) / n_pass
+            errors += sum(v >= cut for v, want in scored if not want) / n_fail
+            margin = min(abs(v - cut) for v, _ in scored)
+            if best is None or (round(errors, 6), -margin) < (round(best[0], 6), -best[1]):
+                best = (errors, margin, cut)
+        assert best is not None
+        return best
+
+    questions, junk = split("lexical-only")
+    matched = [(r.coverage, True) for r in questions if r.lexical_top > 0]
+    matched += [(r.coverage, False) for r in junk if r.lexical_top > 0]
+    _, _, coverage_lexical = best_cut(matched, len(questions), len(junk))
+
+    questions, junk = split("hybrid")
+    points = [((r.coverage, r.dense_top or 0.0), True) for r in questions if r.lexical_top > 0]
+    points += [((r.coverage, r.dense_top or 0.0), False) for r in junk if r.lexical_top > 0]
+    counts = (len(questions), len(junk))
+    scale_c = statistics.pstdev(p[0] for p, _ in points) or 1.0
+    scale_d = statistics.pstdev(p[1] for p, _ in points) or 1.0
+    best: tuple[float, float, float, float] | None = None  # errors, margin, angle, offset
+    for step in range(1, 180):  # angle of the line's normal from the coverage axis, (0, 90) degrees
+        angle = math.radians(step / 2)
+        ux, uy = math.cos(angle) / scale_c, math.sin(angle) / scale_d
+        errors, margin, cut = best_cut([(c * ux + d * uy, want) for (c, d), want in points], *counts)
+        if best is None or (round(errors, 6), -margin) < (round(best[0], 6), -best[1]):
+            best = (errors, margin, angle, cut)
+    assert best is not None
+    _, margin, angle, cut = best
+    uy = math.sin(angle) / scale_d
+    weight = (math.cos(angle) / scale_c) / uy
+    threshold = cut / uy
+    print(f"floor line: margin {margin:.3f} (in spreads: coverage {scale_c:.3f}, cosine {scale_d:.4f})")
     return dataclasses.replace(
-        DEFAULT_CONFIG, min_coverage=coverage, dense_floor=dense_floor, min_coverage_lexical_only=coverage_lexical
+        DEFAULT_CONFIG,
+        floor_coverage_weight=round(weight, 3),
+        floor_threshold=round(threshold, 3),
+        min_coverage_lexical_only=round(coverage_lexical, 3),
     )
 
 
@@ -217,11 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit_floor:
         config = fit_floor(results, nonsense, inputs)
         print(
-            f"fitted on the training split: min_coverage={config.min_coverage} dense_floor={config.dense_floor} "
-            f"min_coverage_lexical_only={config.min_coverage_lexical_only}"
+            f"fitted on the training split: floor_coverage_weight={config.floor_coverage_weight} "
+            f"floor_threshold={config.floor_threshold} min_coverage_lexical_only={config.min_coverage_lexical_only}"
         )
 
-    sets = {"old": OLD_SETS, "independent": (INDEPENDENT_SET,)}
+    sets = {"training": TRAINING_SETS, "independent": (INDEPENDENT_SET,)}
     summary = {
         name: {mode: summarize([r for r in rows if r["file"] in files], config) for mode, rows in results.items()}
         for name, files in sets.items()
@@ -265,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"config: {dataclasses.asdict(config)}  chunking: min {args.chunk_min} max {args.chunk_max} units")
     for name in sets:
-        split = "training split" if name == "old" else "held out"
+        split = "training split" if name == "training" else "held out"
         print(f"\n{name} set ({split})")
         print(f"{'mode':12s} {'lang':4s} {'n':>4s} {'hit@4':>6s} {'floored':>8s} {'MRR':>6s} {'same-lang@4':>12s}")
         for mode in modes:
@@ -274,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{mode:12s} {group:4s} {figures['n']:4.0f} {figures['hit@4']:6.3f} "
                     f"{figures['floored_hit@4']:8.3f} {figures['mrr']:6.3f} {figures['same_lang@4']:12.3f}"
                 )
-    print('\nnonsense answered "I don\'t know" (train = odd ids, held out = even ids)')
+    print('\nnonsense answered "I don\'t know" (train = odd ids and nonsense_c, held out = even ids)')
     for mode, shares in idk.items():
         print(f"  {mode:12s} all {shares['all']:.3f}  train {shares['train']:.3f}  held out {shares['held_out']:.3f}")
     detected_wrong = [r["id"] for r in results["hybrid"] if r["detected_lang"] != r["lang"]]
