@@ -74,6 +74,11 @@ LOSS_PATHS: dict[str, LossPath] = {
 # log-softmax 2 + its gradient 2 + the shifted gradient 2.
 HALF_PRECISION_LOSS = LossPath(6.0, 6.0, "half-precision cross-entropy, no fp32 upcast (DeepSpeed fp16)")
 
+# DeepSpeed ZeRO-3 steps the optimizer one sub-group of its partition at a time (zero_optimization.sub_group_size,
+# default 1e9 elements, also what QwenLM/Qwen's finetune/ds_config_zero3.json sets): stage3.py
+# _prepare_fp32_grad_for_sub_group flattens that sub-group's bf16 gradients and casts the copy to fp32.
+ZERO3_SUB_GROUP = 10**9
+
 # Optimizer state bytes per trainable parameter, by the dtype the states are kept in (torch keeps AdamW states in
 # the parameter's dtype; bitsandbytes 8-bit Adam keeps two 1-byte states plus block-wise absmax scales).
 _STATE_BYTES = {
@@ -86,7 +91,7 @@ _STATE_BYTES = {
 class TrainingPeak:
     """Bytes live at the peak moment of a training step (PyTorch tensors only: no CUDA context, no cache)."""
 
-    phase: str  # forward_end | loss_backward | layer_recompute | end_of_backward
+    phase: str  # forward_end | loss_backward | layer_recompute | layer_backward | end_of_backward | optimizer_step
     weights_bytes: int  # model parameters as stored (base weights; full fine-tuning: the trained parameters)
     gradients_bytes: int
     optimizer_bytes: int  # optimizer states, plus a separate fp32 master copy where the optimizer keeps one
@@ -189,8 +194,10 @@ def training_peak(
     unless grad_accumulation > 1 keeps them alive through the next forward. fp32_non_quantized: QLoRA with
     PEFT's prepare_model_for_kbit_training casts embeddings, output matrix and norms to fp32 (default for a
     bitsandbytes base on the Hugging Face stack; GPTQ bases are left alone, so pass False for them).
-    zero_stage over num_gpus (DeepSpeed, per GPU): 1 partitions optimizer states, 2 also the gradients (with an
-    fp32 master, bf16 and fp32 gradients: DeepSpeed's own estimator, 2P + 18P/N), 3 also the weights.
+    zero_stage over num_gpus (DeepSpeed, per GPU): 1 partitions optimizer states, 2 also the gradients, 3 also the
+    weights. With an fp32 master the gradients stay bf16; the optimizer step adds their fp32 copy (ZeRO-1/2: the
+    whole partition; ZeRO-3: one sub-group of at most 1e9), and ZeRO-3 over N > 1 GPUs gathers each module's
+    weights whole while it runs (DeepSpeed's estimator: 4 bytes x the largest layer).
     loss_path overrides the stack's loss-path bytes (a calibrated value). attention: sdpa (FlashAttention-style
     kernels, nothing quadratic kept) or eager (transformers' eager_attention_forward keeps the fp32 softmax and its
     bf16 cast, 6 bytes per head x query x key, in every layer; backward of one layer adds its fp32 gradients).
@@ -260,14 +267,27 @@ def training_peak(
         )
 
     n = max(1, num_gpus)
+    fp32_master = mode == "full_finetune" and master_weights == "optimizer"
+    step_transient = 0  # what the optimizer step adds to weights, gradients and states
+    gathered_fwd = gathered_bwd = 0  # ZeRO-3 over N > 1 GPUs: a module's whole weights (backward: and gradient)
     if zero_stage >= 1:
         states = -(-states // n)
+        if fp32_master:
+            # DeepSpeed keeps no fp32 gradients between steps: the step flattens this GPU's bf16 gradients and
+            # casts the copy to fp32 (2 + 4 bytes each, both alive at the cast), the whole partition at once for
+            # ZeRO-1/2 (stage_1_and_2.py), one optimizer sub-group of it for ZeRO-3 (stage3.py)
+            partition = -(-trainable // n)
+            step_transient = (BF16 + FP32) * (partition if zero_stage < 3 else min(ZERO3_SUB_GROUP, partition))
     if zero_stage >= 2:
-        if mode == "full_finetune" and master_weights == "optimizer":
-            grads += FP32 * trainable  # DeepSpeed's fp32 gradient partition beside the bf16 gradients
         grads = -(-grads // n)
     if zero_stage >= 3:
         weights = -(-weights // n)
+        if n > 1:
+            # DeepSpeed's ZeRO-3 estimator: 4 bytes x the largest layer (its gathered bf16 weights and gradient;
+            # frozen LoRA bases gather weights only). One GPU needs no gather: partition_parameters.py hands the
+            # partition itself to the module.
+            gathered_fwd = BF16 * max(t.rows * t.cols for t in arch.tensors)
+            gathered_bwd = gathered_fwd * (2 if mode == "full_finetune" else 1)
     score_backward = 0
     if attention == "eager":
         layer += 6 * arch.num_heads * seq_len  # per token: heads x keys x (fp32 softmax 4 + bf16 probabilities 2)
@@ -298,7 +318,7 @@ def training_peak(
             adapters,
             saved + head + cast_cache,
             int(tokens * v * (loss.forward + softcap)),
-            0,
+            gathered_fwd,
             trainable,
         ),
         TrainingPeak(
@@ -309,11 +329,13 @@ def training_peak(
             adapters,
             saved + head + head_cast,
             int(tokens * v * (loss.backward + softcap)),
-            0,
+            gathered_bwd,
             trainable,
         ),
         TrainingPeak("end_of_backward", weights, grads, states, adapters, 0, 0, tied_grad_copy, trainable),
     ]
+    if step_transient:
+        phases.append(TrainingPeak("optimizer_step", weights, grads, states, adapters, 0, 0, step_transient, trainable))
     if checkpointing == "none" and score_backward:
         # backward of the last layer: every layer's stash is still there, plus the attention scores' gradients
         phases.append(
@@ -325,7 +347,7 @@ def training_peak(
                 adapters,
                 saved + head,
                 0,
-                tokens * score_backward,
+                tokens * score_backward + gathered_bwd,
                 trainable,
             )
         )
@@ -340,7 +362,7 @@ def training_peak(
                 adapters,
                 saved,
                 0,
-                tokens * (layer + score_backward) + dequant,
+                tokens * (layer + score_backward) + dequant + gathered_bwd,
                 trainable,
             )
         )

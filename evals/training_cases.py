@@ -176,8 +176,19 @@ def published_cases() -> list[TrainingCase]:
                 kwargs.update(zero_stage=3, num_gpus=n_gpus)
         elif "full" in method or "sft" in method:
             group = "full"
-            # DeepSpeed (bf16 parameters, fp32 master in the optimizer): ZeRO-2 (Qwen finetune_ds.sh) or ZeRO-3
+            # DeepSpeed (bf16 parameters, fp32 master in the optimizer), the stage as the row's source ran it
             zero = 3 if ("zero-3" in method or "zero3" in method) else 2
+            if r["source_id"] == "qwen1_readme":
+                # Qwen v1 (QwenLM/Qwen): full-parameter training on several GPUs is finetune/finetune_ds.sh, which
+                # passes --deepspeed finetune/ds_config_zero3.json ("we use DeepSpeed ZeRO 3 in this script",
+                # README). The single-GPU row has no published script ("We do not provide single-GPU training
+                # script"): finetune.py's single-GPU DeepSpeed path ("This serves for single-gpu qlora") is
+                # launched with ds_config_zero2.json, and the finetune.py of the commit that added the row
+                # (e8e1596) cannot load a model under ZeRO-3 (device_map="auto"; QwenLM/Qwen issue 725, PR 833).
+                zero = 3 if n_gpus > 1 else 2
+                # accelerate turns autocast off under DeepSpeed and Qwen v1's remote code casts itself to bf16,
+                # then takes the cross-entropy of a shifted contiguous copy of its bf16 logits
+                kwargs["loss_path"] = training.HALF_PRECISION_LOSS
             kwargs.update(master_weights="optimizer", zero_stage=zero, num_gpus=n_gpus)
         else:
             continue

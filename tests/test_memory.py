@@ -296,6 +296,40 @@ def test_training_peak_master_weight_layouts_and_8bit_states() -> None:
     assert pure.total_bytes < 0.6 * fp32.total_bytes  # 8 bytes per parameter instead of 16
 
 
+def test_deepspeed_step_casts_bf16_gradients_to_fp32_one_group_at_a_time() -> None:
+    # DeepSpeed with an fp32 master (stage_1_and_2.py, stage3.py) keeps bf16 gradients; at the step it flattens
+    # them and casts the copy to fp32: the whole partition for ZeRO-2, sub-groups of 1e9 elements for ZeRO-3.
+    from agent_tools import training
+
+    arch = _arch("Qwen/Qwen2.5-7B-Instruct")
+    p = arch.params_total
+
+    def peak(zero: int, gpus: int) -> training.TrainingPeak:
+        return training.training_peak(
+            arch, "full_finetune", 512, 1, master_weights="optimizer", zero_stage=zero, num_gpus=gpus
+        )
+
+    z2 = peak(2, 1)
+    assert z2.phase == "optimizer_step"
+    assert z2.gradients_bytes == 2 * p  # bf16 only: no fp32 gradients between steps
+    assert z2.total_bytes == (2 + 2 + 12 + 2 + 4) * p  # + the flattened bf16 copy and its fp32 cast
+    z3 = peak(3, 2)
+    assert z3.phase == "optimizer_step"
+    assert z3.weights_bytes == z3.gradients_bytes == -(-2 * p // 2)
+    assert z3.transient_bytes == 6 * training.ZERO3_SUB_GROUP  # one sub-group, not the 3.8e9-element partition
+
+    # In the loss's backward ZeRO-3 over two GPUs holds the largest layer (Qwen2.5-7B's 152,064 x 3,584 output
+    # matrix) whole, weights and gradient in bf16; on one GPU the module uses its partition as it is.
+    def long(gpus: int) -> training.TrainingPeak:
+        return training.training_peak(
+            arch, "full_finetune", 32768, 1, master_weights="optimizer", zero_stage=3, num_gpus=gpus
+        )
+
+    assert long(2).phase == long(1).phase == "loss_backward"
+    assert long(2).transient_bytes == 2 * 2 * 152_064 * 3_584
+    assert long(1).transient_bytes == 0
+
+
 def test_training_peak_checkpointing_variants_order_saved_activations() -> None:
     from agent_tools import training
 
