@@ -17,12 +17,17 @@ set plus the even-numbered inputs of nonsense.yaml; both splits' figures are pri
 Exits 1 when the targets are missed: floored hybrid hit@4 >= 0.95 on the independent set in each language,
 and >= 95% of nonsense inputs answered "I don't know" (hybrid and keyword-only).
 
-    .venv/bin/python evals/bench_retrieval.py [--verbose] [--json] [--fit-floor] [--set rrf_k=30]
+The fusion (rrf_k, max_per_note, dense weight per language) is fitted with --fit-fusion on the training questions
+only. --train-only asks only the training split (the held-out file is not even opened) and lists its misses.
+
+    .venv/bin/python evals/bench_retrieval.py [--verbose] [--json] [--fit-floor] [--fit-fusion] [--train-only]
+        [--set rrf_k=30]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -32,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +68,11 @@ TRAINING_SETS = ("questions_a.yaml", "questions_b.yaml", "questions_c.yaml")
 INDEPENDENT_SET = "questions_independent.yaml"
 
 
-def load_questions(folder: Path = QUESTIONS_DIR) -> list[dict[str, Any]]:
+def load_questions(folder: Path = QUESTIONS_DIR, *, training_only: bool = False) -> list[dict[str, Any]]:
     questions: list[dict[str, Any]] = []
     for path in sorted(folder.glob("questions_*.yaml")):
+        if training_only and path.name not in TRAINING_SETS:
+            continue  # the held-out set is not even opened
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for item in data.get("questions") or []:
             missing = {"id", "lang", "question", "expected_notes"} - set(item)
@@ -160,7 +168,10 @@ def summarize(rows: list[dict[str, Any]], config: RetrievalConfig) -> dict[str, 
 
 
 def fit_floor(
-    rows: dict[str, list[dict[str, Any]]], nonsense: dict[str, list[Relevance]], inputs: list[dict[str, Any]]
+    rows: dict[str, list[dict[str, Any]]],
+    nonsense: dict[str, list[Relevance]],
+    inputs: list[dict[str, Any]],
+    config: RetrievalConfig = DEFAULT_CONFIG,
 ) -> RetrievalConfig:
     """The relevance floor fitted on the TRAINING split only (question sets A-C, training nonsense).
 
@@ -214,15 +225,151 @@ def fit_floor(
     threshold = cut / uy
     print(f"floor line: margin {margin:.3f} (in spreads: coverage {scale_c:.3f}, cosine {scale_d:.4f})")
     return dataclasses.replace(
-        DEFAULT_CONFIG,
+        config,
         floor_coverage_weight=round(weight, 3),
         floor_threshold=round(threshold, 3),
         min_coverage_lexical_only=round(coverage_lexical, 3),
     )
 
 
+# Fusion grid for --fit-fusion: the RRF constant and the per-note cap shared by both languages, the dense list's
+# weight (BM25's is 1) per language, spaced by factors of about 1.4 around the unweighted 1.0.
+FUSION_RRF_K = (10, 20, 30, 45, 60)
+FUSION_MAX_PER_NOTE = (1, 2)
+FUSION_DENSE_WEIGHTS = (0.5, 0.7, 1.0, 1.4, 2.0)
+FUSION_LANGS = ("en", "zh")  # dense weight: dense_weight for English, multilingual_dense_weight_zh for Chinese
+
+
+@contextlib.contextmanager
+def _memoised_ranked_lists(depth: int) -> Iterator[None]:
+    """Memoise the dense and BM25 ranked lists per query while a grid is searched: fusion settings do not change
+    them, so each is computed once (at `depth`, cut to what each call asks for)."""
+    import knowledge.search as search_module
+
+    dense, lexical = search_module._dense_ranked, search_module._lexical_ranked
+    memo: dict[tuple[Any, ...], Any] = {}
+
+    def dense_memo(store: Any, query: str, n: int, where: dict[str, Any] | None) -> Any:
+        key = ("dense", id(store), query, json.dumps(where, sort_keys=True))
+        if key not in memo:
+            memo[key] = dense(store, query, max(n, depth), where)
+        return memo[key][:n]
+
+    def lexical_memo(corpus: Any, query: str, n: int, scope: str) -> Any:
+        key = ("lexical", id(corpus), query, scope)
+        if key not in memo:
+            memo[key] = lexical(corpus, query, max(n, depth), scope)
+        return memo[key][:n]
+
+    search_module._dense_ranked, search_module._lexical_ranked = dense_memo, lexical_memo
+    try:
+        yield
+    finally:
+        search_module._dense_ranked, search_module._lexical_ranked = dense, lexical
+
+
+def fit_fusion(store: Any, questions: list[dict[str, Any]], config: RetrievalConfig) -> RetrievalConfig:
+    """Fusion settings fitted on the TRAINING split only (question sets A-C), by grid search.
+
+    Each cell is scored per language by hybrid hit@4 + MRR over that language's training questions, then
+    averaged with its neighbours along the RRF-constant and weight axes: one question flips hit@4 by 0.012,
+    so a lone spike is noise and a plateau is preferred. The RRF constant and the per-note cap are shared;
+    each language takes the dense weight best for it."""
+    training = [q for q in questions if is_training(q)]
+    by_lang = {lang: [q for q in training if q["lang"] == lang] for lang in FUSION_LANGS}
+    raw: dict[tuple[str, int, int, int], float] = {}  # (lang, cap, i_rrf, i_weight) -> hit@4 + MRR
+    with _memoised_ranked_lists(max(config.candidates, 2 * MRR_DEPTH)):
+        for (i_rrf, rrf_k), cap, (i_w, weight) in itertools.product(
+            enumerate(FUSION_RRF_K), FUSION_MAX_PER_NOTE, enumerate(FUSION_DENSE_WEIGHTS)
+        ):
+            for lang, subset in by_lang.items():
+                cell = _fusion_config(config, rrf_k, cap, {lang: weight})
+                rows = evaluate(store, subset, "hybrid", cell)
+                raw[(lang, cap, i_rrf, i_w)] = (sum(r["hit"] for r in rows) + sum(r["rr"] for r in rows)) / len(rows)
+
+    def smoothed(lang: str, cap: int, i_rrf: int, i_w: int) -> float:
+        cells = [(i_rrf + dr, i_w + dw) for dr, dw in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))]
+        values = [raw[(lang, cap, r, w)] for r, w in cells if (lang, cap, r, w) in raw]
+        return sum(values) / len(values)
+
+    best: tuple[float, int, int, dict[str, int]] | None = None
+    for cap, i_rrf in itertools.product(FUSION_MAX_PER_NOTE, range(len(FUSION_RRF_K))):
+        weights: dict[str, int] = {}
+        for lang in by_lang:
+            scores = [smoothed(lang, cap, i_rrf, i_w) for i_w in range(len(FUSION_DENSE_WEIGHTS))]
+            weights[lang] = scores.index(max(scores))
+        total = sum(smoothed(lang, cap, i_rrf, i_w) for lang, i_w in weights.items())
+        if best is None or total > best[0] + 1e-9:
+            best = (total, cap, i_rrf, weights)
+    assert best is not None
+    _, cap, i_rrf, weights = best
+    for lang, i_w in weights.items():
+        print(
+            f"fusion {lang}: rrf_k={FUSION_RRF_K[i_rrf]} max_per_note={cap} dense weight "
+            f"{FUSION_DENSE_WEIGHTS[i_w]}: training hit@4 + MRR {raw[(lang, cap, i_rrf, i_w)]:.3f} "
+            f"(smoothed {smoothed(lang, cap, i_rrf, i_w):.3f})"
+        )
+    fitted = {lang: FUSION_DENSE_WEIGHTS[i_w] for lang, i_w in weights.items()}
+    return _fusion_config(config, FUSION_RRF_K[i_rrf], cap, fitted)
+
+
+def _fusion_config(config: RetrievalConfig, rrf_k: int, cap: int, weights: dict[str, float]) -> RetrievalConfig:
+    """`config` with these fusion settings; `weights`: dense weight per language ('en', 'zh'), others kept."""
+    return dataclasses.replace(
+        config,
+        rrf_k=rrf_k,
+        max_per_note=cap,
+        dense_weight=weights.get("en", config.dense_weight),
+        multilingual_dense_weight_zh=weights.get("zh", config.multilingual_dense_weight_zh),
+    )
+
+
 def idk_share(relevances: list[Relevance], config: RetrievalConfig) -> float:
     return round(sum(not rel.passes(config) for rel in relevances) / max(1, len(relevances)), 3)
+
+
+def _print_table(summary: dict[str, dict[str, dict[str, float]]]) -> None:
+    print(f"{'mode':12s} {'lang':4s} {'n':>4s} {'hit@4':>6s} {'floored':>8s} {'MRR':>6s} {'same-lang@4':>12s}")
+    for mode, groups in summary.items():
+        for group, figures in groups.items():
+            print(
+                f"{mode:12s} {group:4s} {figures['n']:4.0f} {figures['hit@4']:6.3f} "
+                f"{figures['floored_hit@4']:8.3f} {figures['mrr']:6.3f} {figures['same_lang@4']:12.3f}"
+            )
+
+
+def _report_training(
+    args: argparse.Namespace,
+    summary: dict[str, Any],
+    idk: dict[str, dict[str, float]],
+    results: dict[str, list[dict[str, Any]]],
+    nonsense: dict[str, list[Relevance]],
+    inputs: list[dict[str, Any]],
+    config: RetrievalConfig,
+) -> int:
+    """--train-only: the training split's figures and every training question hybrid misses or floors."""
+    if args.json:
+        print(json.dumps({"config": dataclasses.asdict(config), "summary": summary, "idk": idk}, indent=2))
+        return 0
+    print(f"config: {dataclasses.asdict(config)}")
+    print("\ntraining set (training split only; held-out questions not asked)")
+    _print_table(summary["training"])
+    shares = ", ".join(f"{mode} {split['train']:.3f}" for mode, split in idk.items())
+    print(f'\ntraining nonsense answered "I don\'t know": {shares}')
+    for mode in ("hybrid", "lexical-only"):
+        print(f"\n{mode} misses or floored (training split):")
+        for row in results[mode]:
+            if not (row["hit"] and row["relevance"].passes(config)):
+                kind = "floored" if row["hit"] else f"miss rank {round(1 / row['rr']) if row['rr'] else '-'}"
+                print(
+                    f"  {row['id']} [{row['lang']}] {kind}: {row['question']}\n    expected {row['expected']} got "
+                    f"{row['top']} {row['relevance']}"
+                )
+    for mode, rels in nonsense.items():
+        leaked = [inputs[i]["text"] for i, rel in enumerate(rels) if rel.passes(config)]
+        if leaked:
+            print(f"\n{mode}: training nonsense answered: {leaked}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,13 +378,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-min", type=float, default=ChunkingOptions().min_units)
     parser.add_argument("--chunk-max", type=float, default=ChunkingOptions().max_units)
     parser.add_argument("--fit-floor", action="store_true", help="fit the relevance floor on the training split")
+    parser.add_argument(
+        "--fit-fusion",
+        action="store_true",
+        help="fit rrf_k, max_per_note and the dense weight per language on the training split (then the floor, "
+        "when --fit-floor is given too)",
+    )
     parser.add_argument("--verbose", action="store_true", help="list the questions hybrid misses")
+    parser.add_argument(
+        "--train-only",
+        action="store_true",
+        help="ask only the training split and list its misses (never reads the held-out questions)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     config = _parse_overrides(args.set)
-    questions = load_questions()
+    questions = load_questions(training_only=args.train_only)
     inputs = load_nonsense()
+    if args.train_only:
+        inputs = [item for item in inputs if is_training(item)]
     if not questions:
         print(f"no questions in {QUESTIONS_DIR}/questions_*.yaml", file=sys.stderr)
         return 2
@@ -253,18 +413,26 @@ def main(argv: list[str] | None = None) -> int:
             None, store, progress=False, options=ChunkingOptions(min_units=args.chunk_min, max_units=args.chunk_max)
         )
         ingest_s = time.perf_counter() - started
+        if args.fit_fusion:
+            config = fit_fusion(store, questions, config)
+            print(
+                f"fitted on the training split: rrf_k={config.rrf_k} max_per_note={config.max_per_note} "
+                f"dense_weight={config.dense_weight} multilingual_dense_weight_zh={config.multilingual_dense_weight_zh}"
+            )
         results = {mode: evaluate(store, questions, mode, config) for mode in modes}
         nonsense = {mode: nonsense_relevance(store, inputs, mode, config) for mode in ("hybrid", "lexical-only")}
         model = store.embedding_model_id
 
     if args.fit_floor:
-        config = fit_floor(results, nonsense, inputs)
+        config = fit_floor(results, nonsense, inputs, config)
         print(
             f"fitted on the training split: floor_coverage_weight={config.floor_coverage_weight} "
             f"floor_threshold={config.floor_threshold} min_coverage_lexical_only={config.min_coverage_lexical_only}"
         )
 
-    sets = {"training": TRAINING_SETS, "independent": (INDEPENDENT_SET,)}
+    sets: dict[str, tuple[str, ...]] = {"training": TRAINING_SETS}
+    if not args.train_only:
+        sets["independent"] = (INDEPENDENT_SET,)
     summary = {
         name: {mode: summarize([r for r in rows if r["file"] in files], config) for mode, rows in results.items()}
         for name, files in sets.items()
@@ -279,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         for mode, rels in nonsense.items()
     }
+    if args.train_only:
+        return _report_training(args, summary, idk, results, nonsense, inputs, config)
     independent = summary["independent"]["hybrid"]
     passed = (
         all(independent[lang]["floored_hit@4"] >= TARGET_HIT_INDEPENDENT for lang in ("en", "zh"))
@@ -310,13 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in sets:
         split = "training split" if name == "training" else "held out"
         print(f"\n{name} set ({split})")
-        print(f"{'mode':12s} {'lang':4s} {'n':>4s} {'hit@4':>6s} {'floored':>8s} {'MRR':>6s} {'same-lang@4':>12s}")
-        for mode in modes:
-            for group, figures in summary[name][mode].items():
-                print(
-                    f"{mode:12s} {group:4s} {figures['n']:4.0f} {figures['hit@4']:6.3f} "
-                    f"{figures['floored_hit@4']:8.3f} {figures['mrr']:6.3f} {figures['same_lang@4']:12.3f}"
-                )
+        _print_table(summary[name])
     print('\nnonsense answered "I don\'t know" (train = odd ids and nonsense_c, held out = even ids)')
     for mode, shares in idk.items():
         print(f"  {mode:12s} all {shares['all']:.3f}  train {shares['train']:.3f}  held out {shares['held_out']:.3f}")
