@@ -524,6 +524,13 @@ def test_training_options_reach_the_calculator_and_are_quoted():
 
 
 def test_a_comparison_without_a_model_says_which_example_it_uses():
+    from knowledge import search as knowledge_search
+
+    # The figures are re-run below: let the first-run dense index finish first, or the answer (keyword search
+    # while indexing) and its re-run (hybrid) would rank different passages.
+    store, _ = knowledge_search._open_default_store()
+    if store is not None and not knowledge_search.first_run.ready(store):
+        assert knowledge_search.first_run.wait(store, timeout=300)
     ans = answer("fp16 和 bf16 哪个更省显存？")
     call = next(c for c in ans.tool_calls if c.tool == "compare_precision")
     assert call.args["precisions"] == ["fp16", "bf16"]

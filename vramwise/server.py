@@ -23,6 +23,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
@@ -163,10 +164,20 @@ class _ReadableTool(Tool):
             raise
 
 
+class _NoNullStrings(FuncMetadata):
+    """The SDK decodes JSON-encoded string arguments (clients that send `"[1, 2]"` for a list); a decoded string
+    "null" would silently become "not given", so it stays a string and fails validation with its value named."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        parsed = super().pre_parse_json(data)
+        return {k: data[k] if v is None and isinstance(data[k], str) else v for k, v in parsed.items()}
+
+
 def _forbid_unknown_arguments(tool: Tool) -> Tool:
     # The SDK's argument models ignore unknown keys; a misspelt `contxt_length` would then silently use the default.
     base = tool.fn_metadata.arg_model
     strict = type(base.__name__, (base, _StrictArguments), {"__module__": __name__})
+    tool.fn_metadata = _NoNullStrings.model_construct(**dict(tool.fn_metadata))
     tool.fn_metadata.arg_model = strict
     tool.parameters = strict.model_json_schema(by_alias=True)
     return _ReadableTool.model_construct(**{name: getattr(tool, name) for name in Tool.model_fields})
