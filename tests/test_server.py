@@ -173,6 +173,11 @@ async def test_search_rejects_bad_arguments_before_loading_anything(mcp_server):
     )
     result = await _call(mcp_server, "search_knowledge", {"query": "kv cache", "lang": "fr"})
     assert result.is_error and "'fr'" in result.content[0].text
+    # a JSON-encoded "null" string is not silently "not given" (the SDK decodes JSON strings for list/dict args)
+    result = await _call(mcp_server, "search_knowledge", {"query": "kv cache", "lang": "null"})
+    assert result.is_error and "lang" in result.content[0].text and "'null'" in result.content[0].text
+    result = await _call(mcp_server, "estimate_memory", {"model": LLAMA_8B, "gpu": "null"})
+    assert result.is_error and "'null'" in result.content[0].text
 
 
 @pytest.mark.anyio
