@@ -154,6 +154,11 @@ class EstimateRequest(BaseModel):
         float | None, Field(gt=0, le=1, description="vLLM: share of GPU memory it pre-allocates (default 0.9)")
     ] = None
     gpu_layers: Annotated[int | None, Field(ge=0, description="llama.cpp layers on the GPU (partial offload)")] = None
+    split_mode: Annotated[
+        Literal["layer", "row"] | None,
+        Field(description="llama.cpp over num_gpus: layer (default, whole layers per GPU) or row (row bands of every "
+              "matrix; KV cache and compute buffer on the main GPU)"),
+    ] = None  # fmt: skip
     flash_attention: Annotated[
         bool | None, Field(description="override the runtime's flash-attention default (llama.cpp -fa)")
     ] = None
@@ -163,6 +168,9 @@ class EstimateRequest(BaseModel):
     ] = False
     full_prompt_logits: Annotated[
         bool, Field(description="transformers < 4.45 materialised fp32 logits for the whole prompt")
+    ] = False
+    legacy_cuda_build: Annotated[
+        bool, Field(description="llama.cpp CUDA builds of 2023: cuBLAS prompt pool kept, larger per-GPU overhead")
     ] = False
 
     @field_validator("precision", "runtime", "model", "gpu", "kv_cache_precision")

@@ -123,3 +123,43 @@ def llama_cpp_compute_buffer(arch: Architecture, context: int, n_ubatch: int, *,
 
 def runtime_overhead(runtime: RuntimeProfile) -> int:
     return runtime.context_bytes + runtime.cuda_graph_bytes
+
+
+class _LegacyCudaPool:
+    """llama.cpp's CUDA buffer pool before January 2024 (ggml-cuda.cu ggml_cuda_pool_malloc/free, legacy pool): a
+    request takes the smallest free buffer at least its size, else cudaMalloc's a new one of 1.05 x the request
+    rounded up to 256 bytes; buffers return to the pool when their op ends and are never freed."""
+
+    def __init__(self) -> None:
+        self.free: list[int] = []
+        self.held = 0
+
+    def run(self, op: tuple[int, ...]) -> bool:
+        """One op's requests, held together until the op ends; True when the pool grew."""
+        taken, grew = [], False
+        for size in op:
+            fits = [b for b in self.free if b >= size]
+            if fits:
+                buf = min(fits)
+                self.free.remove(buf)
+            else:
+                buf = -(-int(1.05 * size) // 256) * 256
+                self.held += buf
+                grew = True
+            taken.append(buf)
+        self.free += taken
+        return grew
+
+
+def legacy_cuda_pool_bytes(blocks: list[tuple[tuple[tuple[int, ...], ...], int]]) -> int:
+    """Bytes the legacy pool holds after a forward pass given as (ops of a block, times it repeats) in graph order.
+
+    Every buffer is back in the pool between ops, so a block that allocates nothing leaves the pool as it found it
+    and its remaining repeats allocate nothing either."""
+    pool = _LegacyCudaPool()
+    for ops, repeats in blocks:
+        for _ in range(repeats):
+            grew = [pool.run(op) for op in ops]
+            if not any(grew):
+                break
+    return pool.held

@@ -33,6 +33,7 @@ class Plan:
     cpu_memory: CpuMemoryEntry  # system RAM that offloaded layers stream from
     runtime_assumed: bool = False  # the request named no runtime
     reserve_bytes: int = 0  # per GPU, kept free for a desktop or other programs
+    row_split: int = 1  # GPUs that each hold a band of rows of every weight matrix (llama.cpp --split-mode row)
 
     @property
     def unified_memory(self) -> bool:
@@ -96,13 +97,27 @@ def make_plan(req: EstimateRequest, assumptions: list[str], warnings: list[str])
         )
     device = resolve.device(req, assumptions)
     several = req.mode == "inference" and req.num_gpus > 1
+    if req.split_mode is not None and req.split_mode not in runtime.split_modes:
+        modes = ", ".join(runtime.split_modes) or "none"
+        raise VramwiseError(
+            f"split_mode {req.split_mode!r} is not a {profile.id} option (split modes: {modes}); "
+            f"{profile.id} spreads over GPUs by {'tensor parallel' if runtime.multi_gpu == 'tensor' else 'layers'}",
+            value=req.split_mode,
+            accepted=list(runtime.split_modes),
+        )
+    if req.legacy_cuda_build and not runtime.models_legacy_cuda_build:
+        raise VramwiseError(
+            f"legacy_cuda_build describes llama.cpp CUDA builds of 2023, not {profile.id}; use runtime='llama.cpp'",
+            value=req.legacy_cuda_build,
+        )
+    rows = several and req.split_mode == "row" and not (device is not None and device.unified_memory)
     tp = req.num_gpus if several and runtime.multi_gpu == "tensor" else 1
-    layer_split = req.num_gpus if several and runtime.multi_gpu == "layers" else 1
+    layer_split = req.num_gpus if several and runtime.multi_gpu == "layers" and not rows else 1
     if tp > 1:
         _check_tensor_parallel(tp, subject, assumptions)
     flash = profile.flash_attention if req.flash_attention is None else req.flash_attention
     reserve = int((req.reserve_gb or 0) * GiB)
     return Plan(
         req, subject, fmt, kv_name, kv_fmt, runtime, resolve.weights(subject, fmt), device, flash, tp, layer_split,
-        resolve.cpu_memory(req.cpu_memory), runtime_assumed, reserve,
+        resolve.cpu_memory(req.cpu_memory), runtime_assumed, reserve, req.num_gpus if rows else 1,
     )

@@ -72,6 +72,10 @@ def components(plan: Plan, context: int, batch: int) -> tuple[Breakdown, Runtime
 
     if req.mode == "inference":
         act, layer_peak = rt.inference_activations(plan, context, batch)
+        pool_main, pool_other = rt.prompt_pool_bytes(plan, context, batch)
+        if plan.row_split > 1:
+            return _row_split_components(plan, context, batch, act, overhead, (pool_main, pool_other))
+        overhead += pool_main
         split = plan.layer_split
         if req.legacy_kv_cache:
             act += kv_per_gpu // split  # the old cache tuple is still referenced while the new one is built
@@ -101,6 +105,28 @@ def components(plan: Plan, context: int, batch: int) -> tuple[Breakdown, Runtime
         adapter_bytes=peak.adapter_bytes * n,
     )
     return breakdown, detail, per_gpu, 0
+
+
+def _row_split_components(
+    plan: Plan, context: int, batch: int, act: int, overhead: int, pools: tuple[int, int]
+) -> tuple[Breakdown, RuntimeDetail, int, int]:
+    """llama.cpp --split-mode row: each GPU holds a band of every matrix; the main GPU also the vectors, the whole KV
+    cache and the compute buffer; the last GPU's band can be the larger one (bands round down to a tile)."""
+    rt, n = plan.runtime, plan.row_split
+    main_weights, last_weights = rt.row_split_weights(plan)
+    cpu_ram = rt.weights_on_gpus(plan)[1]
+    kv = kv_cache(plan, context, batch)
+    main = main_weights + kv.bytes + act + overhead + pools[0]
+    last = last_weights + overhead + pools[1]
+    breakdown = Breakdown(
+        weights_bytes=rt.weights_on_gpus(plan)[0],
+        kv_cache_bytes=kv.bytes,
+        activations_bytes=act,
+        overhead_bytes=overhead * n + pools[0] + pools[1] * (n - 1),
+    )
+    detail = RuntimeDetail(runtime=rt.id)
+    rt.describe_buffers(plan, context, batch, detail, PerGpu(main_weights, kv.bytes, act, overhead, cpu_ram))
+    return breakdown, detail, max(main, last), kv.bytes_per_token
 
 
 def training_peak(plan: Plan, context: int, batch: int) -> training.TrainingPeak:

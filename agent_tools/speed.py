@@ -246,7 +246,8 @@ def inputs_from_plan(plan: Plan, context: int, batch: int, kv_bytes_per_seq: int
         return None
     arch = plan.subject.arch
     n = plan.req.num_gpus if plan.req.mode == "inference" else 1
-    split: Split = "tensor" if plan.tp > 1 else "layers" if plan.layer_split > 1 else "none"
+    # llama.cpp's row split syncs every matrix across the GPUs, as tensor parallelism does
+    split: Split = "tensor" if plan.tp > 1 or plan.row_split > 1 else "layers" if plan.layer_split > 1 else "none"
     experts = 0
     if plan.runtime.profile.moe_expert_overhead_us and arch.is_moe:
         experts = sum(arch.is_moe_layer(i) for i in range(arch.num_layers)) * arch.num_experts

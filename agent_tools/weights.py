@@ -99,9 +99,9 @@ def _linear_bytes(tensor: Tensor, fmt: FormatEntry) -> tuple[str, int]:
     return fmt.id, data + int(rows)
 
 
-def weight_breakdown(arch: Architecture, fmt: FormatEntry, formats: FormatsFile) -> WeightBreakdown:
-    by_type: dict[str, int] = {}
-    embd = output = experts = 0
+def tensor_bytes(arch: Architecture, fmt: FormatEntry, formats: FormatsFile) -> list[tuple[Tensor, str, int]]:
+    """(tensor, stored type label, bytes) for every language-model tensor, in inventory order."""
+    out = []
     for tensor in arch.tensors:
         if fmt.kind == "float":
             label, size = fmt.id, tensor.elements * int(fmt.bits or 16) // 8
@@ -109,6 +109,14 @@ def weight_breakdown(arch: Architecture, fmt: FormatEntry, formats: FormatsFile)
             label, size = _ggml_bytes(tensor.elements, tensor.cols, _gguf_type(tensor, fmt, arch), formats)
         else:
             label, size = _linear_bytes(tensor, fmt)
+        out.append((tensor, label, size))
+    return out
+
+
+def weight_breakdown(arch: Architecture, fmt: FormatEntry, formats: FormatsFile) -> WeightBreakdown:
+    by_type: dict[str, int] = {}
+    embd = output = experts = 0
+    for tensor, label, size in tensor_bytes(arch, fmt, formats):
         by_type[label] = by_type.get(label, 0) + size
         if tensor.name == "token_embd":
             embd += size

@@ -178,6 +178,8 @@ def memory_cases() -> list[MemCase]:
             if source == "xd_notebook_logs":
                 ctx = r.get("context_len") or 512
                 fields.update(runtime="llama.cpp", context_length=ctx, flash_attention=False)
+                # the LLaMA 1/2 notebooks ran Dec 2023 builds: row split across GPUs, the 2023 CUDA pool and context
+                fields.update(legacy_cuda_build=True, split_mode="row" if n_gpus > 1 else None)
             elif source in ("baichuan2_readme",) or (r.get("input_len") is None and r.get("output_len") is None):
                 continue  # "after loading, context not stated": not a sizing case
             else:

@@ -4,9 +4,12 @@
 
 Outcomes: XiongjieDai/GPU-Benchmarks-on-LLM-Inference README tables (llama.cpp, Dec 2023 builds, -c 512, no flash
 attention): each (model, format, GPU, GPU count) either ran on the GPUs or ran out of memory (OOM, or the notebook
-fell back to the CPU). None of these outcomes was used to set a constant: the runtime's margins come from llama.cpp
-and PyTorch sources, the one fitted constant (256 MiB under the Metal working set) from a notebook log that is not
-among these rows. A GPU missing from the catalog counts as "no verdict", reported separately.
+fell back to the CPU). The requests say what those builds did: row split across GPUs (the only multi-GPU mode before
+January 2024) and the 2023 CUDA build (cuBLAS prompt matmuls through a pool that kept its buffers).
+None of these outcomes was used to set a constant: the runtime's margins come from llama.cpp and PyTorch sources, the
+256 MiB under the Metal working set from a notebook log that is not among these rows, and the 2023 builds' per-GPU
+overhead (evals/calibrate_legacy_overhead.py) from where single-GPU weight loads stopped, loads whose outcomes are OOM
+at any overhead. A GPU missing from the catalog counts as "no verdict", reported separately.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def outcomes() -> list[Outcome]:
         if model_id is None or precision is None:
             continue
         ran = any(r["status"] == "ok" for r in group)
+        row_split = n > 1 and any(str(r.get("split_mode", "")).startswith("row") for r in group)
         fields = {
             "model": model_id,
             "precision": precision,
@@ -53,6 +57,9 @@ def outcomes() -> list[Outcome]:
             "runtime": "llama.cpp",
             "context_length": max(r.get("context_len") or 512 for r in group),
             "flash_attention": False,
+            # Dec 2023 builds: row split was the only multi-GPU mode, and prompts went through the legacy CUDA pool
+            "split_mode": "row" if row_split else None,
+            "legacy_cuda_build": True,
         }
         out.append(Outcome(f"{model} {fmt} on {n} x {gpu}", fields, ran))
     return out

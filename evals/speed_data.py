@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -189,6 +189,9 @@ def _build() -> tuple[tuple[SpeedCase, ...], tuple[tuple[str, int], ...]]:
             # llama.cpp context shift: once n_ctx fills, half is dropped, so the cache stays between n_ctx/2 and n_ctx
             context = min(context, 3 * n_ctx // 4)
         n_gpus = r.get("n_gpus") or 1
+        # llama.cpp row split (builds before Jan 2024): every matrix split across the GPUs, a sync per layer, which
+        # the speed model times with the tensor-parallel terms
+        row_split = str(r.get("split_mode", "")).startswith("row") and n_gpus > 1
         try:
             req = EstimateRequest(
                 model=model_id,
@@ -198,6 +201,7 @@ def _build() -> tuple[tuple[SpeedCase, ...], tuple[tuple[str, int], ...]]:
                 runtime=runtime,
                 context_length=context,
                 batch_size=r.get("batch_size") or 1,
+                split_mode="row" if row_split else None,
             )
             plan = make_plan(req, [], [])
         except (VramwiseError, ValueError):
@@ -208,10 +212,6 @@ def _build() -> tuple[tuple[SpeedCase, ...], tuple[tuple[str, int], ...]]:
         if inputs is None:
             skipped["GPU without bandwidth"] += 1
             continue
-        if str(r.get("split_mode", "")).startswith("row") and inputs.n_gpus > 1:
-            # llama.cpp row split (builds before Jan 2024): every matrix split across the GPUs, a sync per layer,
-            # i.e. the tensor-parallel terms; the request has no split option, so the inputs are set here.
-            inputs = replace(inputs, split="tensor")
         label = f"{r['id']} {r['model']} {precision} {gpu_name} x{n_gpus} {runtime} {kind} in={prompt} out={generated}"
         cases.append(
             SpeedCase(

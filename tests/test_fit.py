@@ -84,3 +84,48 @@ def test_a_desktop_reserve_comes_off_every_gpu():
         _plan(model="llama3.1 8b", gpu="RTX 4090", reserve_gb=1.5),
     )
     assert fit.capacity(plain) - fit.capacity(reserved) == int(1.5 * GiB)
+
+
+def test_llama_2023_row_split_of_65b_on_two_rtx_4000_ada_runs_out_of_memory_on_the_main_gpu():
+    # Published: LLaMA-1-65B and LLaMA-2-70B Q4_0 ran out of memory on 2 x RTX 4000 Ada (20 GB) with llama.cpp build
+    # 1691 (XiongjieDai notebooks, CUDA error in the first prompt batch) but ran on 4 of them.
+    from agent_tools.estimate import estimate_memory
+
+    old = {"precision": "q4_0", "gpu": "RTX 4000 Ada", "runtime": "llama.cpp", "context_length": 512}
+    old |= {"flash_attention": False, "split_mode": "row", "legacy_cuda_build": True}
+    for model in ("huggyllama/llama-65b", "meta-llama/Llama-2-70b-chat-hf"):
+        two = estimate_memory(model=model, num_gpus=2, **old)
+        assert two.fit is not None and two.fit.level == "does_not_fit", (model, two.fit)
+        four = estimate_memory(model=model, num_gpus=4, **old)
+        assert four.fit is not None and four.fit.fits
+    # The same pair with today's defaults (layer split, current CUDA builds) fits with room to spare.
+    today = estimate_memory(model="huggyllama/llama-65b", precision="q4_0", gpu="RTX 4000 Ada", num_gpus=2,
+                            runtime="llama.cpp", context_length=512)  # fmt: skip
+    assert today.fit is not None and today.fit.headroom_bytes > GiB
+
+
+def test_row_split_keeps_the_whole_kv_cache_and_the_compute_buffer_on_the_main_gpu():
+    base = {"model": "huggyllama/llama-65b", "precision": "q4_0", "gpu": "RTX 3090", "num_gpus": 2}
+    base |= {"runtime": "llama.cpp", "context_length": 4096}
+    rows, layers = _plan(split_mode="row", **base), _plan(**base)
+    assert rows.row_split == 2 and rows.layer_split == 1 and layers.layer_split == 2
+    _, _, row_gpu, _ = sizing.components(rows, 4096, 1)
+    _, _, layer_gpu, _ = sizing.components(layers, 4096, 1)
+    kv = sizing.kv_cache(rows, 4096, 1).bytes  # 10 GiB for LLaMA-65B (no GQA) at 4096 tokens
+    main_weights, last_weights = rows.runtime.row_split_weights(rows)
+    assert main_weights + kv <= row_gpu  # all of it on GPU 0, not half
+    assert row_gpu - layer_gpu > kv // 3  # a layer split puts half the cache on each GPU
+    assert abs(main_weights - last_weights) < 0.01 * main_weights  # bands of equal GPUs differ by the rounding
+
+
+def test_the_2023_overhead_is_the_fit_of_the_load_logs_and_inside_the_rtx_4000_adas_own_bounds():
+    from agent_tools import catalog
+    from evals import calibrate_legacy_overhead
+
+    value, per_gpu, bounds = calibrate_legacy_overhead.fit()
+    assert value == catalog.defaults()["llama_cpp_2023_cuda_overhead_bytes"]["value"]
+    low, high = per_gpu["NVIDIA RTX 4000 Ada Generation"]
+    assert low < value <= high
+    # the reconstructed files are the logged ones: the logs' "system memory used" adds the loader's ggml context
+    # (0.14-0.28 MiB, its "ggml ctx size" line) to the tensors kept in RAM
+    assert all(0 < b.logged_bytes - b.file_bytes < 0.3 * 2**20 for b in bounds)

@@ -415,3 +415,32 @@ def test_unsloth_published_context_limits_fit_their_memory() -> None:
     assert len(rows) == 9
     for case in rows:
         assert abs(predicted_allocated(case).total_bytes / case.measured_bytes - 1) < 0.09, case.label
+
+
+def test_the_2023_cuda_pool_keeps_every_size_it_grew_to() -> None:
+    from agent_tools.memory import legacy_cuda_pool_bytes
+
+    MiB = 2**20
+    # 100 MiB -> new 105 MiB buffer; 200 -> new 210; 150 reuses the free 210; nothing is ever freed
+    assert legacy_cuda_pool_bytes([(((100 * MiB,), (200 * MiB,), (150 * MiB,)), 1)]) == 315 * MiB
+    # buffers one op holds together are distinct; a layer that allocates nothing leaves the pool unchanged
+    layer = ((100 * MiB, 100 * MiB), (50 * MiB,))
+    assert legacy_cuda_pool_bytes([(layer, 1)]) == legacy_cuda_pool_bytes([(layer, 80)]) == 210 * MiB
+    # sizes round up to 256 bytes after the 5% look-ahead
+    assert legacy_cuda_pool_bytes([(((1000,),), 1)]) == 1280
+
+
+def test_the_2023_pool_of_a_row_split_band_is_its_f32_copy() -> None:
+    from agent_tools.estimate import EstimateRequest
+    from agent_tools.plan import make_plan
+
+    MiB = 2**20
+    req = EstimateRequest(model="huggyllama/llama-65b", precision="q4_0", gpu="RTX 4000 Ada", num_gpus=2,
+                          runtime="llama.cpp", context_length=512, flash_attention=False, split_mode="row",
+                          legacy_cuda_build=True)  # fmt: skip
+    plan = make_plan(req, [], [])
+    main, _other = plan.runtime.prompt_pool_bytes(plan, 512, 1)
+    # GPU 0's bands as F32: 4096 x 8192 (attention), 11008 x 8192 (gate/up; down is 4096 x 22016), 16000 x 8192
+    # (output), each kept at 1.05x; plus the first batch's input rows (512 x 8192 x 4) and K*Q's F16 output
+    bands = 1.05 * 4 * 8192 * (4096 + 11008 + 16000)
+    assert bands < main < bands + 64 * MiB

@@ -131,6 +131,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             "master_weights",
             "gradient_accumulation_steps",
             "gpu_layers",
+            "split_mode",
             "gpu_memory_utilization",
         )
         if getattr(args, k) is not None
@@ -240,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--grad-accum", dest="gradient_accumulation_steps", type=_positive_int)
     p.add_argument("--gpu-layers", type=int, help="llama.cpp: layers on the GPU (partial offload)")
+    p.add_argument(
+        "--split-mode", choices=["layer", "row"], help="llama.cpp over GPUs: whole layers (default) or row bands"
+    )
     p.add_argument("--gpu-memory-utilization", type=_positive_float, help="vLLM (default 0.9)")
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(func=cmd_estimate)

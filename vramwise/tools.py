@@ -136,8 +136,8 @@ Example: {"query": "why does the KV cache grow with context length", "k": 3} or 
 -> passages[i].note_id, .heading, .text, .source, .lang."""
 
 # Request fields the adapters leave out: `gguf` is a parsed local file (the CLI reads it), and `full_prompt_logits`
-# models an old transformers quirk that only the calibration scripts need.
-ESTIMATE_INTERNAL_FIELDS = frozenset({"gguf", "full_prompt_logits"})
+# and `legacy_cuda_build` model old transformers and llama.cpp builds that only the calibration scripts need.
+ESTIMATE_INTERNAL_FIELDS = frozenset({"gguf", "full_prompt_logits", "legacy_cuda_build"})
 
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(

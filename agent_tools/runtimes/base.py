@@ -25,6 +25,10 @@ class Runtime:
     # How inference spreads over several GPUs: "tensor" splits every weight matrix (and KV heads) across them,
     # "layers" gives each GPU a slice of the layers that run one after another.
     multi_gpu: ClassVar[Literal["tensor", "layers"]] = "tensor"
+    # Ways the runtime can be told to spread inference over GPUs (llama.cpp --split-mode); empty: only `multi_gpu`.
+    split_modes: ClassVar[tuple[str, ...]] = ()
+    # Whether the runtime models its CUDA builds of 2023 (EstimateRequest.legacy_cuda_build).
+    models_legacy_cuda_build: ClassVar[bool] = False
     # Whether the runtime can keep some layers in system RAM when the model does not fit (llama.cpp -ngl).
     offloads_layers: ClassVar[bool] = False
     # Tokens of one prefill pass the activation estimate assumes (None: the whole prompt).
@@ -50,6 +54,16 @@ class Runtime:
     def weights_on_gpus(self, plan: Plan) -> tuple[int, int]:
         """(weight bytes on the GPUs before any split, weight bytes in system RAM)."""
         return plan.weights.total_bytes, 0
+
+    def row_split_weights(self, plan: Plan) -> tuple[int, int]:
+        """Row split (llama.cpp --split-mode row): weight bytes on the main GPU and on the last GPU."""
+        share = _ceil_div(self.weights_on_gpus(plan)[0], plan.row_split)
+        return share, share
+
+    def prompt_pool_bytes(self, plan: Plan, context: int, batch: int) -> tuple[int, int]:
+        """Bytes a prompt batch leaves in the runtime's own GPU memory pool outside its logged buffers: (main GPU,
+        each other GPU)."""
+        return 0, 0
 
     def kv_layer_fraction(self, plan: Plan) -> float:
         """Share of the layers whose KV cache lives on the GPUs."""
@@ -107,6 +121,10 @@ class Runtime:
 
     def multi_gpu_assumptions(self, plan: Plan) -> list[str]:
         return []
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 class PerGpu:
