@@ -66,7 +66,9 @@ def normalize(name: str) -> str:
     return _SEPARATORS.sub("", _DECIMAL_POINT.sub("p", name.lower()))
 
 
-_CORES = re.compile(r"\d+\s*(?:-\s*)?core")  # no nested optional runs: linear on long blank input
+# No nested optional runs (linear on long blank input), and tried only where a digit run starts: from inside a run
+# '\d+' would re-read the rest of it each time (quadratic on '999…'); a match starts there anyway.
+_CORES = re.compile(r"(?<!\d)\d+\s*(?:-\s*)?core")
 
 
 def normalize_gpu(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 
@@ -32,6 +33,28 @@ class ConfigError(VramwiseError):
     """A config.json that lacks or mangles a field the calculator needs."""
 
 
+_CUTOFF = 0.5  # difflib similarity a suggestion needs
+
+
+@lru_cache(maxsize=32)
+def _keyed(
+    key: Callable[[str], str], candidates: tuple[str, ...], aliases: tuple[tuple[str, str], ...]
+) -> dict[str, str]:
+    """key(name) -> the candidate it suggests. Cached: a catalog's ~900 names are keyed once per process, not on
+    every unknown name (keying them was most of the cost of a refusal)."""
+    keyed: dict[str, str] = {}
+    for c in candidates:
+        keyed.setdefault(key(c), c)
+    for alias, target in aliases:
+        keyed.setdefault(key(alias), target)
+    return keyed
+
+
+def _length_ratio(a: int, b: int) -> float:
+    # difflib's real_quick_ratio, the bound on any similarity of strings this long (same arithmetic, same floats)
+    return 2.0 * min(a, b) / (a + b) if a + b else 1.0
+
+
 def closest(
     query: str,
     candidates: Iterable[str],
@@ -40,12 +63,13 @@ def closest(
     aliases: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Up to n candidates closest to query, comparing key(query) with key(candidate) and with alias keys."""
-    keyed: dict[str, str] = {}
-    for c in candidates:
-        keyed.setdefault(key(c), c)
-    for alias, target in (aliases or {}).items():
-        keyed.setdefault(key(alias), target)
-    hits = difflib.get_close_matches(key(query), list(keyed), n=3 * n, cutoff=0.5)
+    keyed = _keyed(key, tuple(candidates), tuple((aliases or {}).items()))
+    wanted = key(query)
+    # Names whose length alone rules them out are the ones difflib would drop at its first test: left out before
+    # it runs (a 200-character name is then compared with nothing, not with ~900 names one at a time).
+    fits = {size: _length_ratio(size, len(wanted)) >= _CUTOFF for size in {len(k) for k in keyed}}
+    pool = [k for k in keyed if fits[len(k)]]
+    hits = difflib.get_close_matches(wanted, pool, n=3 * n, cutoff=_CUTOFF)
     return list(dict.fromkeys(keyed[h] for h in hits))[:n]
 
 

@@ -18,6 +18,7 @@ from agent_tools import catalog, resolve
 from agent_tools.errors import VramwiseError
 from agent_tools.schemas import GpuEntry, ModelEntry
 from agent_tools.units import GiB, parse_tokens
+from assistant.prefilter import Prefiltered
 
 Intent = Literal["estimate", "recommend", "compare", "concept"]
 Lang = Literal["en", "zh"]
@@ -129,7 +130,7 @@ class Parsed:
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 _ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_ZH_NUMBER = re.compile(
+_ZH_NUMBER = Prefiltered(
     r"[零一二两三四五六七八九十]+(?=\s{0,4}(?:个|张|块|卡|人|位|路并发|路请求|台|倍|比特|bit|并发))"
 )
 # Chinese (and nickname) family names -> the Latin family word the model pattern knows.
@@ -183,6 +184,7 @@ def _typo_fixed(word: str) -> str:
 
 
 _BLANKS = re.compile(r"\s+")
+_LLAMA_CPP = Prefiltered(r"llama[\s.\-_]?cpp")
 # A question names a handful of models, GPUs and formats; past this many mentions of one kind the rest are not read
 # (bounds the per-mention work on long or hostile input).
 MAX_MENTIONS = 8
@@ -194,14 +196,14 @@ def normalise(question: str) -> str:
     for zh, latin in _ZH_FAMILIES:
         text = text.replace(zh, latin)
     text = text.replace("deep seek", "deepseek")
-    text = re.sub(r"llama[\s.\-_]?cpp", "llamacpp", text)  # the runtime, not a Llama model
+    text = _LLAMA_CPP.sub("llamacpp", text)  # the runtime, not a Llama model
     return re.sub(r"(?<![a-z/])[a-z]{3,}(?![a-z/])", _fix_typo, text)  # repo ids ('mistralai/...') as written
 
 
 # ------------------------------------------------------------------------------------------------- models
 
 _VARIANTS = ("coder", "distill", "nemo", "small")
-_MODEL_RE = re.compile(
+_MODEL_RE = Prefiltered(
     r"(?<![a-z0-9])(?P<fam>tinyllama|llama(?!cpp)|qwen|(?:deepseek|ds)(?![a-qs-uw-z])|mixtral|mistral|gemma|phi|chatglm"
     r"|glm|yi(?![a-z])|gpt[\s\-_]?oss|baichuan)"
     r"[\s\-_:]*(?P<ver>v?\d+(?:\.\d+)?(?![\d.]|\s{0,4}b(?![a-z])|x\d)|r1)?"
@@ -210,8 +212,8 @@ _MODEL_RE = re.compile(
     r"[\s\-_:]*(?P<size>(?:\d+x)?\d+(?:\.\d+)?\s{0,4}b(?![a-z])(?:[\s\-_]*a\d+(?:\.\d+)?b)?)?"
     r"(?P<tail>(?:[\s\-_:]*(?:coder|instruct|chat|it|distill|蒸馏版?)(?![a-z]))*)"
 )
-_SIZE_RE = re.compile(r"(?<![a-z0-9.])(?P<n>\d+(?:\.\d+)?)\s{0,4}b(?![a-z])")
-_YI_RE = re.compile(r"(?<![\d.])(?P<n>\d+(?:\.\d+)?)\s{0,4}亿")  # 70亿 = 7B
+_SIZE_RE = Prefiltered(r"(?<![a-z0-9.])(?P<n>\d+(?:\.\d+)?)\s{0,4}b(?![a-z])")
+_YI_RE = Prefiltered(r"(?<![\d.])(?P<n>\d+(?:\.\d+)?)\s{0,4}亿")  # 70亿 = 7B
 _SIZE_LABEL = re.compile(r"(?<![a-z0-9.])((?:\d+x)?\d+(?:\.\d+)?)b(?![a-z0-9])")
 
 
@@ -315,15 +317,33 @@ def find_model(fam: str, ver: str | None, mods: str, size: str | None, full: boo
     return ModelLookup(None, cands)
 
 
+_ALIAS_MIN = 5  # shorter alias keys ('yi', 'phi3') are too common inside other words to be read as a name
+
+
 @cache
 def _alias_keys() -> list[tuple[str, str]]:
-    keys = {k: model_id for k, model_id in resolve.model_alias_keys().items() if len(k) >= 5}
+    keys = {k: model_id for k, model_id in resolve.model_alias_keys().items() if len(k) >= _ALIAS_MIN}
     return sorted(keys.items(), key=lambda kv: -len(kv[0]))
 
 
+@cache
+def _alias_heads() -> dict[str, list[int]]:
+    """The first _ALIAS_MIN characters of each alias key -> the keys' ranks in _alias_keys()."""
+    heads: dict[str, list[int]] = {}
+    for rank, (key, _) in enumerate(_alias_keys()):
+        heads.setdefault(key[:_ALIAS_MIN], []).append(rank)
+    return heads
+
+
 def _alias_scan(text: str) -> str | None:
+    """The longest catalog alias written anywhere in the text (joined). A key can only occur where its head does,
+    so one pass collects the text's heads and only those keys are searched, not all ~900 (each a scan of the text)."""
     joined = catalog.normalize(text)
-    for key, model_id in _alias_keys():
+    heads = _alias_heads()
+    present = {joined[i : i + _ALIAS_MIN] for i in range(len(joined) - _ALIAS_MIN + 1)} & heads.keys()
+    keys = _alias_keys()
+    for rank in sorted(rank for head in present for rank in heads[head]):
+        key, model_id = keys[rank]
         if key in joined:
             return model_id
     return None
@@ -333,7 +353,7 @@ def _alias_scan(text: str) -> str | None:
 _MENTION_NOISE = frozenset(
     {"instruct", "chat", "it", "base", "hf", "gguf", "model", "distill", "蒸馏", "蒸馏版", "ds", "v", "the", "of"}
 )
-_REPO_RE = re.compile(r"(?<![a-z0-9_.\-/])[a-z0-9][a-z0-9_.\-]{0,95}/[a-z0-9][a-z0-9_.\-]{0,95}(?![a-z0-9_\-/])")
+_REPO_RE = Prefiltered(r"(?<![a-z0-9_.\-/])[a-z0-9][a-z0-9_.\-]{0,95}/[a-z0-9][a-z0-9_.\-]{0,95}(?![a-z0-9_\-/])")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-/")
 _NAME_STOP = frozenset(
     [
@@ -569,10 +589,11 @@ _AFTER_COUNT = (
     re.compile(r"^s?\s{0,4}[x×*]\s{0,4}(\d{1,2})(?![\d.])"),
     re.compile(rf"^s?\s{{0,4}}(\d{{1,2}})\s{{0,4}}{_MEASURE}"),
 )
-_COUNT_ASKED = re.compile(
+_COUNT_ASKED = Prefiltered(
     r"(?:几|多少)\s{0,4}(?:张|块|台|卡|片)|how many (?:gpus|cards|graphics cards)|number of (?:gpus|cards)"
 )
-_HOW_MANY_BEFORE = re.compile(r"how many\s+(?:(?:nvidia|rtx)\s+)?$")
+_COUNT_NEAR_WORD = Prefiltered(rf"(\d{{1,2}})\s{{0,4}}(?:gpus|cards|{_MEASURE}卡|卡)")  # '3090 ... 2 cards'
+_HOW_MANY_BEFORE = Prefiltered(r"how many\s+(?:(?:nvidia|rtx)\s+)?$")
 _COUNT_PREFIX = re.compile(r"^(\d{1,2}x)(.*\d.*)$")  # '2x4090' is one token: split the count off
 _COUNT_SUFFIX = re.compile(r"^(.*\d)(x\d{1,2})$")  # '4090x2'
 _CHIP = re.compile(r"^(?=.*[a-z])(?=.*\d)[a-z0-9]{2,}$")  # 'm3max', '4060ti': a chip that comes in several sizes
@@ -609,13 +630,13 @@ def _word_key(word: str) -> str:
     return resolve.gpu_key(word)
 
 
-def _window(tokens: list[tuple[str, int, int]], i: int) -> int:
-    """How many words from tokens[i] (at most 4) can still be the start of a catalog GPU name."""
+def _window(words: tuple[str, ...]) -> int:
+    """How many of the words (at most 4) can still be the start of a catalog GPU name."""
     prefixes = _gpu_key_prefixes()
     joined = ""
     longest = 0
-    for n in range(min(4, len(tokens) - i)):
-        joined += _word_key(tokens[i + n][0])
+    for n, word in enumerate(words[:4]):
+        joined += _word_key(word)
         if not joined:
             longest = n + 1  # a vendor word ('nvidia') alone: keep going
             continue
@@ -624,6 +645,19 @@ def _window(tokens: list[tuple[str, int, int]], i: int) -> int:
         else:
             break
     return longest
+
+
+@lru_cache(maxsize=8192)
+def _gpu_at(words: tuple[str, ...]) -> tuple[GpuEntry | None, int]:
+    """The catalog GPU that the longest run of these words (at most 4) names, and how many words it takes.
+    Cached on the words: a long question repeats the same few runs, each looked up once."""
+    for length in range(_window(words), 0, -1):
+        if length > 1 and any(_is_cjk(w) for w in words[:length]):
+            continue
+        hit = _gpu_key_of(words[:length])
+        if hit is not None:
+            return hit, length
+    return None, 0
 
 
 @cache
@@ -664,18 +698,29 @@ _MEM_TOKEN = re.compile(r"^(\d+(?:\.\d+)?)g(?:b|ib)?$")
 _NUMBER_TOKEN = re.compile(r"\d+(?:\.\d+)?")
 
 
+@lru_cache(maxsize=8192)
+def _memory_word(token: str) -> tuple[float, bool] | None:
+    """'24gb' -> (24.0, True): a memory size; '24' -> (24.0, False): one when 'gb' follows; else None."""
+    word = token.rstrip(".")  # '11gb.' at the end of a sentence
+    m = _MEM_TOKEN.match(word)
+    if m:
+        return float(m.group(1)), True
+    return (float(word), False) if _NUMBER_TOKEN.fullmatch(word) else None
+
+
 def _memory_tokens(tokens: list[tuple[str, int, int]]) -> dict[int, tuple[float, int]]:
     """Token index -> (GB, tokens it spans) for '24gb', '24g', '24 gb'."""
     found: dict[int, tuple[float, int]] = {}
     for k, (token, _, _) in enumerate(tokens):
         if not token[:1].isdigit():
             continue
-        word = token.rstrip(".")  # '11gb.' at the end of a sentence
-        m = _MEM_TOKEN.match(word)
-        if m:
-            found[k] = (float(m.group(1)), 1)
-        elif _NUMBER_TOKEN.fullmatch(word) and k + 1 < len(tokens) and tokens[k + 1][0] in ("g", "gb", "gib"):
-            found[k] = (float(word), 2)
+        read = _memory_word(token)
+        if read is None:
+            continue
+        if read[1]:
+            found[k] = (read[0], 1)
+        elif k + 1 < len(tokens) and tokens[k + 1][0] in ("g", "gb", "gib"):
+            found[k] = (read[0], 2)
     return found
 
 
@@ -708,18 +753,38 @@ def _count_near(text: str, start: int, end: int) -> int | None:
     return None
 
 
+# Most words of a question start no GPU name: two cached tests per word let the scan move on without the search.
+@lru_cache(maxsize=8192)
+def _may_start_gpu(word: str) -> bool:
+    """As _window: a vendor word ('nvidia'), or a word whose key begins some catalog GPU key."""
+    key = _word_key(word)
+    return not key or key in _gpu_key_prefixes() or (key.endswith("s") and key[:-1] in _gpu_key_prefixes())
+
+
+@lru_cache(maxsize=8192)
+def _may_start_chip(word: str, nxt: str | None) -> bool:
+    """A chip sold in several memory sizes named by this word, alone or with the next ('m3max', 'm3 max')."""
+    if _is_cjk(word):
+        return False
+    if _chip_key((word,)) is not None:
+        return True
+    return nxt is not None and not _is_cjk(nxt) and _chip_key((word, nxt)) is not None
+
+
 def _gpus(parsed: Parsed) -> None:
     text = parsed.text
     tokens: list[tuple[str, int, int]] = []
     for m in _TOKEN.finditer(text):
         word, start = m.group(0), m.start()
-        split = _COUNT_PREFIX.match(word) or _COUNT_SUFFIX.match(word)
+        # both count patterns need an 'x' ('2x4090', '4090x2'): most words are not tried
+        split = (_COUNT_PREFIX.match(word) or _COUNT_SUFFIX.match(word)) if "x" in word else None
         if split:
             cut = start + len(split.group(1))
             tokens += [(split.group(1), start, cut), (split.group(2), cut, m.end())]
         else:
             tokens.append((word, start, m.end()))
     memory = _memory_tokens(tokens)
+    words = [t[0] for t in tokens]
     i = 0
     while i < len(tokens) and len(parsed.gpus) < MAX_MENTIONS:
         hit = None
@@ -729,16 +794,15 @@ def _gpus(parsed: Parsed) -> None:
         if len(tokens[i][0]) > _MAX_GPU_TOKEN:
             i += 1  # no GPU name has a word this long ('1111…'): not looked up
             continue
-        for length in range(_window(tokens, i), 0, -1):
-            words = [t[0] for t in tokens[i : i + length]]
-            if length > 1 and any(_is_cjk(w) for w in words):
-                continue
-            hit = _gpu_key(words)
-            if hit is not None:
-                break
+        gpu_here = _may_start_gpu(words[i])
+        chip_here = _may_start_chip(words[i], words[i + 1] if i + 1 < len(words) else None)
+        if not gpu_here and not chip_here:
+            i += 1
+            continue
+        hit, length = _gpu_at(tuple(words[i : i + 4])) if gpu_here else (None, 0)
         if hit is not None:
             gb = _memory_near(memory, i, i + length)
-            sized = _gpu_key([t[0] for t in tokens[i : i + length]] + [f"{gb:g}g"]) if gb else None
+            sized = _gpu_key([*words[i : i + length], f"{gb:g}g"]) if gb else None
             if gb and sized is None and hit.memory_basis != "unified_ram" and abs(gb * GiB - hit.memory_bytes) > GiB:
                 # '2080 Ti 22G' (a modded card): the stated memory wins, the catalog card's bandwidth is kept
                 start, end = tokens[i][1], tokens[i + length - 1][2]
@@ -751,24 +815,24 @@ def _gpus(parsed: Parsed) -> None:
                 continue
             hit = sized or hit
             nxt = tokens[i + length][0] if i + length < len(tokens) else ""
-            if nxt in _GPU_SUFFIXES and _gpu_key([t[0] for t in tokens[i : i + length]] + [nxt]) is None:
+            if nxt in _GPU_SUFFIXES and _gpu_key([*words[i : i + length], nxt]) is None:
                 i += 1  # 'Titan V', '4060 Ti' when the catalog lacks that variant: not the base card
                 continue
         if hit is None:
-            for length in (2, 1):
-                words = [t[0] for t in tokens[i : i + length]]
-                if len(words) < length or any(_is_cjk(w) for w in words):
+            for length in (2, 1) if chip_here else ():
+                run = tuple(words[i : i + length])
+                if len(run) < length or any(_is_cjk(w) for w in run):
                     continue
-                chip = _chip_key(tuple(words))
+                chip = _chip_key(run)
                 if chip is None:
                     continue
-                sized = _sized_chips().get(chip, {})
-                if len(sized) > 1 and not parsed.gpus:
+                sizes = _sized_chips().get(chip, {})
+                if len(sizes) > 1 and not parsed.gpus:
                     gb = _memory_near(memory, i, i + length)
                     hit = _gpu_index().get(f"{chip}{gb:g}g") if gb else None
                     if hit is not None:
                         break
-                    by_memory = sorted(sized.values(), key=lambda g: g.memory_bytes)
+                    by_memory = sorted(sizes.values(), key=lambda g: g.memory_bytes)
                     parsed.needs.append(Need("gpu_memory", [g.aliases[0] for g in by_memory]))
                     i += length - 1
                     break
@@ -782,9 +846,9 @@ def _gpus(parsed: Parsed) -> None:
         parsed.gpu_count_asked = True
         parsed.gpus[0].count = None
     if parsed.gpus and parsed.gpus[0].count is None and not parsed.gpu_count_asked:
-        m = re.search(rf"(\d{{1,2}})\s{{0,4}}(?:gpus|cards|{_MEASURE}卡|卡)", text)
-        if m:
-            parsed.gpus[0].count = int(m.group(1))
+        said = _COUNT_NEAR_WORD.search(text)
+        if said:
+            parsed.gpus[0].count = int(said.group(1))
 
 
 # Product-line words that mark a GPU mention even when the card is not in the catalog ('GTX 1080 Ti', '昇腾 910B').
@@ -847,11 +911,15 @@ def _unknown_gpu(parsed: Parsed) -> None:
     """A GPU named but not in the catalog: sized with the memory stated next to it, else the memory is asked."""
     if parsed.unknown_gpu is not None or parsed.cpu_only:
         return
+    if not any(w in parsed.text for w in (*_GPU_LINES_ZH, *_GPU_LINES)):
+        return  # a line word is part of the word it marks: none in the text, no word to look at
     tokens = [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(parsed.text)]
-    memory = _memory_tokens(tokens)
+    memory: dict[int, tuple[float, int]] | None = None
     for i, (word, _, _) in enumerate(tokens):
         if not _line_word(word):
             continue
+        if memory is None:
+            memory = _memory_tokens(tokens)
         j = i + 1
         while j < len(tokens) and j - i < 5 and j not in memory and not _is_cjk(tokens[j][0]):
             nxt = tokens[j][0]
@@ -886,14 +954,14 @@ def _literal_alternation(aliases: list[str]) -> str:
 
 
 @cache
-def _runtime_matcher() -> tuple[re.Pattern[str], dict[str, str], frozenset[str]]:
+def _runtime_matcher() -> tuple[Prefiltered, dict[str, str], frozenset[str]]:
     """One pattern for every runtime alias in runtimes.yaml and every runtime word in advice.yaml; the matched
     text's key -> runtime id; the keys that only imply a runtime ('serving')."""
     named = {a: rt for a, rt in resolve.runtime_aliases().items() if len(a) >= 3 and rt != "generic"}
     named["llama.cpp"] = "llama.cpp"
     words = resolve.runtime_words()
     by_key = {_alias_key(w): rt for w, rt in words.items()} | {_alias_key(a): rt for a, rt in named.items()}
-    pattern = re.compile(r"(?<![a-z])(?:" + _literal_alternation([*named, *words]) + r")(?![a-z])")
+    pattern = Prefiltered(r"(?<![a-z])(?:" + _literal_alternation([*named, *words]) + r")(?![a-z])")
     return pattern, by_key, frozenset(_alias_key(w) for w in words)
 
 
@@ -916,7 +984,7 @@ _BIT_WIDTH_ALIAS = re.compile(r"^(?:\d{1,2}\s{0,4}-?\s{0,4}(?:bits?|位|比特)|
 
 
 @cache
-def _precision_pattern() -> re.Pattern[str]:
+def _precision_pattern() -> Prefiltered:
     """Every format id and alias in formats.yaml, as whole words. Left out: bare bit widths ('8bit', 'int4'),
     read through advice.yaml bits_formats for the runtime in use, and alias words without a digit that do not
     start a format id ('half', 'ollama default'), which are ordinary words in a sentence."""
@@ -929,21 +997,27 @@ def _precision_pattern() -> re.Pattern[str]:
         if not re.search(r"\d|[\u3400-\u9fff]", low) and not any(i.startswith(low) for i in ids):
             continue
         keep.append(low)
-    return re.compile(r"(?<![a-z0-9])(" + _literal_alternation(keep) + r")(?![a-z0-9_])")
+    return Prefiltered(r"(?<![a-z0-9])(" + _literal_alternation(keep) + r")(?![a-z0-9_])")
 
 
-_BITS = re.compile(r"(?<![\d.a-z])(?:(\d{1,2})\s?-?\s?(?:bits?|位|比特)(?![a-z])|int(4)(?![a-z0-9]))")
+_BITS = Prefiltered(r"(?<![\d.a-z])(?:(\d{1,2})\s?-?\s?(?:bits?|位|比特)(?![a-z])|int(4)(?![a-z0-9]))")
 # Something written like a format name that the catalog does not know ('q4_k_z', 'fp6'): passed to the tool as
 # written, so the answer is the tool's error with its did-you-mean rather than a silent default.
-_FORMAT_LIKE = re.compile(r"(?<![a-z0-9])(i?q\d(?:_[a-z0-9]+)+|fp\d{1,2}|bf\d{1,2}|int\d{1,2})(?![a-z0-9])")
+_FORMAT_LIKE = Prefiltered(r"(?<![a-z0-9])(i?q\d(?:_[a-z0-9]+)+|fp\d{1,2}|bf\d{1,2}|int\d{1,2})(?![a-z0-9])")
 _KV_WORD = r"(?:kv[\s\-_]*(?:cache|缓存)?|k/v|键值缓存)"
 _KV_BEFORE = re.compile(_KV_WORD + r"[^,.;，。？?]{0,12}$")  # "KV cache in q8_0": the format follows
 _KV_AFTER = re.compile(r"\s{0,4}" + _KV_WORD)  # "fp8 KV cache": the format comes first
 _OPTIMIZERS = (
-    (re.compile(r"(?:8[\s-]?bit|8位|8比特)\s{0,4}adam\w*|adam\w*[\s_-]*8[\s_-]?bit|bnb\s{0,4}adam"), "adamw_8bit"),
-    (re.compile(r"(?<![a-z])sgd(?![a-z])"), "sgd"),
-    (re.compile(r"(?<![a-z])adamw?(?![a-z0-9_])"), "adamw"),
+    (Prefiltered(r"(?:8[\s-]?bit|8位|8比特)\s{0,4}adam\w*|adam\w*[\s_-]*8[\s_-]?bit|bnb\s{0,4}adam"), "adamw_8bit"),
+    (Prefiltered(r"(?<![a-z])sgd(?![a-z])"), "sgd"),
+    (Prefiltered(r"(?<![a-z])adamw?(?![a-z0-9_])"), "adamw"),
 )
+
+
+@cache
+def _format_alias_keys() -> dict[str, str]:
+    """_alias_key of every format id and alias -> format id."""
+    return {_alias_key(a): f for a, f in resolve.format_aliases().items()}
 
 
 def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
@@ -953,7 +1027,7 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
     def free(span: tuple[int, int]) -> bool:
         return not any(a < span[1] and span[0] < b for a, b in taken + [s for s, _ in found])
 
-    aliases = {_alias_key(a): f for a, f in resolve.format_aliases().items()}
+    aliases = _format_alias_keys()
     for m in itertools.islice(_precision_pattern().finditer(text), 2 * MAX_MENTIONS):
         span = (m.start(), m.end())
         fmt = aliases.get(_alias_key(m.group(1)))
@@ -964,13 +1038,15 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
         fmt = resolve.bits_format(int(m.group(1) or m.group(2)), parsed.runtime)
         if fmt and free(span):
             found.append((span, fmt))
-    for m in _FORMAT_LIKE.finditer(text):
-        if free((m.start(), m.end())) and parsed.unknown_precision is None:
-            parsed.unknown_precision = m.group(1)
+    if parsed.unknown_precision is None:
+        for m in _FORMAT_LIKE.finditer(text):
+            if free((m.start(), m.end())):
+                parsed.unknown_precision = m.group(1)
+                break  # the first one is the one passed on: the rest are not looked at
     # A precision right after "KV cache" (or right before it) is the cache's, not the weights'.
     weights: list[tuple[tuple[int, int], str]] = []
     for span, fmt in sorted(found):
-        kv_named = _KV_BEFORE.search(text[max(0, span[0] - 24) : span[0]]) or _KV_AFTER.match(text[span[1] :])
+        kv_named = _KV_BEFORE.search(text[max(0, span[0] - 24) : span[0]]) or _KV_AFTER.match(text, span[1])
         if kv_named and parsed.kv_precision is None:
             try:
                 parsed.kv_precision = resolve.kv_format(fmt)[0]
@@ -982,89 +1058,89 @@ def _precisions(parsed: Parsed, taken: list[tuple[int, int]]) -> None:
 
 
 _CONTEXT_PATTERNS = (
-    re.compile(r"(?<![\d.])(\d{2,7})\s{0,4}(?:长度|长的|-?token[\s-]*(?:long|sequences?|samples?))"),
-    re.compile(
+    Prefiltered(r"(?<![\d.])(\d{2,7})\s{0,4}(?:长度|长的|-?token[\s-]*(?:long|sequences?|samples?))"),
+    Prefiltered(
         r"(?:sequence|seq|序列|样本)\s{0,4}(?:length|len|长度)?\s{0,4}(?:of|=|:|是|为)?\s{0,4}(\d{2,7}k?)(?![\d.])"
     ),
-    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s{0,4}[km])(?:\s{0,4}(?:tokens?|context|ctx|上下文|token|词元))"),
-    re.compile(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s{0,4}k)(?![a-z])"),
-    re.compile(
+    Prefiltered(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s{0,4}[km])(?:\s{0,4}(?:tokens?|context|ctx|上下文|token|词元))"),
+    Prefiltered(r"(?<![a-z0-9_.])(\d+(?:\.\d+)?\s{0,4}k)(?![a-z])"),
+    Prefiltered(
         r"(?<![\d.])(\d{3,7})\s{0,4}(?:个\s{0,4})?(?:tokens?|词元)(?![a-z])(?!\s{0,4}/|\s{0,4}per|\s{0,4}每秒|\s{0,4}每)"
     ),
-    re.compile(
+    Prefiltered(
         r"(?:context|上下文|ctx)(?:\s{0,4}(?:length|window|长度|窗口))?\s{0,4}(?:of|=|:|是|为|开到|到|设为)?\s{0,4}(\d+k?)"
     ),
 )
 _BATCH_PATTERNS = (
-    re.compile(r"(?<![\d.])(\d+)\s{0,4}(?:个)?\s{0,4}(?:人|用户|路并发|并发|路)"),
-    re.compile(r"并发\s{0,4}(?:数|量)?\s{0,4}(?:是|为|=|:|开到|到)?\s{0,4}(\d+)"),
-    re.compile(
+    Prefiltered(r"(?<![\d.])(\d+)\s{0,4}(?:个)?\s{0,4}(?:人|用户|路并发|并发|路)"),
+    Prefiltered(r"并发\s{0,4}(?:数|量)?\s{0,4}(?:是|为|=|:|开到|到)?\s{0,4}(\d+)"),
+    Prefiltered(
         r"(?<![\d.])(\d+)\s{0,4}(?:concurrent|simultaneous|parallel)?\s{0,4}(?:users?|people|requests|sessions|clients)"
     ),
-    re.compile(r"(?:batch(?:[\s_-]?size)?|批大小|批量)\s?(?:(?:of|=|:|为|是)\s?)?(\d+)"),
-    re.compile(r"(?<![\d.])(\d+)\s{0,4}concurrent"),
+    Prefiltered(r"(?:batch(?:[\s_-]?size)?|批大小|批量)\s?(?:(?:of|=|:|为|是)\s?)?(\d+)"),
+    Prefiltered(r"(?<![\d.])(\d+)\s{0,4}concurrent"),
 )
 _VRAM = (
-    re.compile(
+    Prefiltered(
         r"(?<![\d.])(\d+(?:\.\d+)?)\s{0,4}g(?:b|ib)?\s{0,4}(?:的)?\s{0,4}(?:显存|vram|of vram|gpu memory|video memory"
         r"|(?:graphics\s+)?(?:card|gpu)s?(?![a-z])|显卡|卡)"
     ),
-    re.compile(r"(?:显存|vram)\s{0,4}(?:是|有|只有|=|:)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}g"),
-    re.compile(
+    Prefiltered(r"(?:显存|vram)\s{0,4}(?:是|有|只有|=|:)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}g"),
+    Prefiltered(
         r"(?:进|放进|装进|塞进|fit (?:in|into|on)|into)\s{0,4}(?:an?\s+)?(\d+(?:\.\d+)?)\s{0,4}g(?:b|ib)?(?![a-z])"
     ),
 )
 _RAM = (
-    re.compile(
+    Prefiltered(
         r"(?<![\d.])(\d+(?:\.\d+)?)\s{0,4}g(?:b|ib)?\s{0,4}(?:的)?\s{0,4}(?:of\s+)?(?:(?:dual|quad)[\s-]channel\s{0,4}|双通道\s{0,4})?"
         r"(?:ddr\d(?:[\s-]\d{4})?\s{0,4})?(?:内存|ram|system memory|ddr\d)"
     ),
-    re.compile(r"(?:内存|ram)\s{0,4}(?:是|有|只有|=|:)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}g"),
+    Prefiltered(r"(?:内存|ram)\s{0,4}(?:是|有|只有|=|:)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}g"),
 )
-_CPU_ONLY = re.compile(
+_CPU_ONLY = Prefiltered(
     r"纯\s{0,4}cpu|cpu[\s-]*only|only (?:a |the )?cpu|no (?:gpu|graphics card|dedicated gpu)|without (?:a |any )?gpu|"
     r"没有\s{0,4}(?:独立)?\s{0,4}(?:显卡|gpu)|无\s{0,4}(?:独立)?\s{0,4}显卡|不用\s{0,4}(?:显卡|gpu)|"
     r"只有\s{0,4}cpu|on (?:a |the )?cpu|cpu\s{0,4}上"
 )
 _SPEED_FLOOR = (
-    re.compile(
+    Prefiltered(
         r"(?<![\d.])(\d+(?:\.\d+)?)\s{0,4}(?:个\s{0,4})?(?:tokens?|tok|t)\s{0,4}"
         r"(?:/\s{0,4}s(?:ec)?|per second|每秒|/秒)"
     ),
-    re.compile(
+    Prefiltered(
         r"每秒\s{0,4}(?:至少|超过|能有|能到|要有)?\s{0,4}(\d+(?:\.\d+)?)\s{0,4}(?:个)?\s{0,4}(?:tokens?|词元|字)"
     ),
 )
-_ZERO = re.compile(r"zero[\s\-_]*(?:stage)?[\s\-_]*([123])(?!\d)|([123])\s{0,4}阶段?\s{0,4}zero")
-_LORA_RANK = re.compile(r"(?:rank|秩|(?<![a-z])r)\s{0,4}(?:=|:|of|为|是)?\s{0,4}(\d{1,4})(?![\d.])")
-_FILE_SIZE = re.compile(
+_ZERO = Prefiltered(r"zero[\s\-_]*(?:stage)?[\s\-_]*([123])(?!\d)|([123])\s{0,4}阶段?\s{0,4}zero")
+_LORA_RANK = Prefiltered(r"(?:rank|秩|(?<![a-z])r)\s{0,4}(?:=|:|of|为|是)?\s{0,4}(\d{1,4})(?![\d.])")
+_FILE_SIZE = Prefiltered(
     r"文件|file|how big|size of|(?<![a-z])sized?(?![a-z])|多大|多少字节|how many bytes|权重大约|"
     r"weights? (?:take|are|is)"
 )
-_LADDER = re.compile(
+_LADDER = Prefiltered(
     r"各种|各个|所有|每种|每个量化|各档|不同的?\s{0,4}(?:量化|精度)|档位|一路量化|"
     r"all (?:the )?(?:quants|quantizations|precisions)|each (?:quant|precision)|every (?:quant|precision)|"
     r"(?:different|various|smaller|lower) (?:quants?|quantizations?|precisions?)|quant(?:ization)? levels?|ladder|"
     r"all the way down"
 )
-_QUALITY = re.compile(r"quality|accuracy|hurts?|degrad|lossy|质量|精度损失|掉点|掉精度|效果")
-_TEAM = re.compile(r"team of (\d+)|(?<![\d.])(\d+) of us|(?<![\d.])(\d+)\s{0,4}(?:名|位)?\s{0,4}(?:同事|员工)")
+_QUALITY = Prefiltered(r"quality|accuracy|hurts?|degrad|lossy|质量|精度损失|掉点|掉精度|效果")
+_TEAM = Prefiltered(r"team of (\d+)|(?<![\d.])(\d+) of us|(?<![\d.])(\d+)\s{0,4}(?:名|位)?\s{0,4}(?:同事|员工)")
 _TASKS = (
-    ("code", re.compile(r"cod(?:e|ing)|program|编程|写代码|代码|coder")),
-    ("reasoning", re.compile(r"math|数学|reasoning|逻辑")),
-    ("rag", re.compile(r"\brag\b|知识库|检索|retrieval")),
-    ("long_context", re.compile(r"long[\s-]context|长文本|长上下文|long documents")),
-    ("multilingual", re.compile(r"translat|翻译|multilingual|多语言")),
-    ("edge", re.compile(r"手机|phone|(?<![a-z])edge(?![a-z])|边缘|端侧|嵌入式|on[\s-]device|树莓派|raspberry|jetson")),
-    ("chat", re.compile(r"\bchat|聊天|对话|assistant|助手")),
+    ("code", Prefiltered(r"cod(?:e|ing)|program|编程|写代码|代码|coder")),
+    ("reasoning", Prefiltered(r"math|数学|reasoning|逻辑")),
+    ("rag", Prefiltered(r"\brag\b|知识库|检索|retrieval")),
+    ("long_context", Prefiltered(r"long[\s-]context|长文本|长上下文|long documents")),
+    ("multilingual", Prefiltered(r"translat|翻译|multilingual|多语言")),
+    ("edge", Prefiltered(r"手机|phone|(?<![a-z])edge(?![a-z])|边缘|端侧|嵌入式|on[\s-]device|树莓派|raspberry|jetson")),
+    ("chat", Prefiltered(r"\bchat|聊天|对话|assistant|助手")),
 )
 
 
-def _spans(patterns: tuple[re.Pattern[str], ...], text: str) -> list[tuple[int, int]]:
+def _spans(patterns: tuple[Prefiltered, ...], text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for pattern in patterns for m in pattern.finditer(text)]
 
 
-def _first_int(patterns: tuple[re.Pattern[str], ...], text: str, parse: type = int) -> int | None:
+def _first_int(patterns: tuple[Prefiltered, ...], text: str, parse: type = int) -> int | None:
     for pattern in patterns:
         m = pattern.search(text)
         if m:
@@ -1077,21 +1153,28 @@ def _first_int(patterns: tuple[re.Pattern[str], ...], text: str, parse: type = i
     return None
 
 
+_QLORA = Prefiltered(r"(?<![a-z])qlora(?![a-z])")
+_LORA = Prefiltered(r"(?<![a-z])lora(?![a-z])")
+_FOUR_BIT = Prefiltered(r"4\s{0,4}-?\s{0,4}(?:bit|位|比特)|nf4|int4")
+_FULL_FINETUNE = Prefiltered(r"full(?:y)?[\s-]*(?:fine[\s-]*tun|finetun|param|train)|全参|全量")
+_FINETUNE = Prefiltered(r"fine[\s-]*tun|finetun|微调|训练|(?<![a-z])train(?:ing)?(?![a-z])|(?<![a-z])sft(?![a-z])")
+
+
 def _mode(text: str) -> ModeWord | None:
-    if re.search(r"(?<![a-z])qlora(?![a-z])", text):
+    if _QLORA.search(text):
         return "qlora"
-    if re.search(r"(?<![a-z])lora(?![a-z])", text):
-        return "qlora" if re.search(r"4\s{0,4}-?\s{0,4}(?:bit|位|比特)|nf4|int4", text) else "lora"
-    if re.search(r"full(?:y)?[\s-]*(?:fine[\s-]*tun|finetun|param|train)|全参|全量", text):
+    if _LORA.search(text):
+        return "qlora" if _FOUR_BIT.search(text) else "lora"
+    if _FULL_FINETUNE.search(text):
         return "full_finetune"
-    if re.search(r"fine[\s-]*tun|finetun|微调|训练|(?<![a-z])train(?:ing)?(?![a-z])|(?<![a-z])sft(?![a-z])", text):
+    if _FINETUNE.search(text):
         return "finetune"
     return None
 
 
 # ------------------------------------------------------------------------------------------------ intent
 
-_CONCEPT = re.compile(
+_CONCEPT = Prefiltered(
     r"what(?:'s| is| are| does| happens)|explain|meaning of|(?<![a-z])why|difference between|how does|define|"
     r"how (?:do i|to|can i) (?:compute|calculate|work out|estimate)|formula|rule of thumb|"
     r"is (?:that|this|it) (?:right|true)|"
@@ -1101,26 +1184,28 @@ _CONCEPT = re.compile(
     r"真的吗|是真的|怎么算|如何计算|怎么计算|有什么影响|影响|支持|多少层|几层|kv\s{0,4}头|参数表|漏了什么|分别|因为|"
     r"总是|一定|指数|有没有|统一内存|能用多少|还有哪些|除了|选哪个|估算|常数|constant|approximat"
 )
-_RECOMMEND = re.compile(
+_RECOMMEND = Prefiltered(
     r"what can (?:i|we) (?:actually )?(?:run|use)|what (?:models?|llms?) (?:can|should|could|fits?|to)|"
     r"which (?:models?|llms?)|recommend|suggest|best (?:[\w-]+ ){0,2}(?:models?|llms?)|strongest|most capable|"
     r"what (?:llm|model|should (?:i|we) (?:run|use|pick))|qualify|(?<![a-z])usable|"
     r"(?:would|should|do) you (?:pick|choose)|"
     r"能跑什么|跑什么|跑啥|什么模型|哪个模型|啥模型|哪些模型|推荐|适合|选什么|可选|用什么模型"
 )
-_COMPARE = re.compile(
+_COMPARE = Prefiltered(
     r"better|worse|(?<![a-z])vs\.?(?![a-z])|versus|(?<![a-z])or(?![a-z])|compare|comparison|哪个好|哪个更|还是|对比|比较|更好|不如|划算"
 )
-_SIZING = re.compile(
+_SIZING = Prefiltered(
     r"how much|how many|多少|几张|几块|need|需要|要多大|多大|显存|vram|memory|内存|占用|fit|run|能跑|跑得|跑的动|"
     r"装得下|放得下|够不够|够吗|够用|能不能|带得动|hold|enough|size"
 )
-_FIT = re.compile(
+_FIT = Prefiltered(
     r"(?<![a-z])(?:fit|fits|run|runs|hold|enough)(?![a-z])|能跑|跑得动|跑的动|跑得了|装得下|放得下|够不够|够吗|够用|能不能跑|带得动|能用吗"
 )
 
 
-_SMALL_TALK = re.compile(r"^\W*(?:hi|hello|hey|thanks?|thank you|你好|您好|嗨|谢谢|多谢|help|帮助)\W*$")
+_ASKS_MODEL = Prefiltered(r"(?<![a-z])(?:models?|llms?)(?![a-z])|模型|what works")
+_QUANT_WORD = Prefiltered(r"quant|量化")
+_SMALL_TALK = Prefiltered(r"^\W*(?:hi|hello|hey|thanks?|thank you|你好|您好|嗨|谢谢|多谢|help|帮助)\W*$")
 
 
 def weight_precisions(p: Parsed) -> list[str]:
@@ -1152,12 +1237,12 @@ def _intent(p: Parsed) -> tuple[Intent, list[Intent]]:
         return ("concept", []) if concept else ("estimate", [])
     if recommend and (hardware or not concept):
         return "recommend", []
-    asks_model = re.search(r"(?<![a-z])(?:models?|llms?)(?![a-z])|模型|what works", text)
+    asks_model = _ASKS_MODEL.search(text)
     if hardware and not concept and not precisions and (_FIT.search(text) or asks_model or len(text) < 30):
         return "recommend", []
     if not training and (len(precisions) >= 2 or (p.ladder and (precisions or _QUALITY.search(text)))):
         return "compare", ["concept"]  # no model named: an example model, and the note that explains it
-    if not training and precisions and _QUALITY.search(text) and re.search(r"quant|量化", text):
+    if not training and precisions and _QUALITY.search(text) and _QUANT_WORD.search(text):
         return "compare", ["concept"]
     return "concept", []
 
@@ -1184,7 +1269,7 @@ def _training_options(p: Parsed) -> list[tuple[int, int]]:
     if m:
         p.zero_stage = int(m.group(1) or m.group(2))
         spans.append((m.start(), m.end()))
-    if re.search(r"lora", p.text):
+    if "lora" in p.text:
         m = _LORA_RANK.search(p.text)
         if m:
             p.lora_rank = int(m.group(1))
@@ -1301,10 +1386,10 @@ def _config_path(question: str) -> str | None:
     return None
 
 
-_BANDWIDTH = re.compile(r"(?<![\d.])(\d{1,5}(?:\.\d{1,3})?)\s?(gb/s|gbps|tb/s|tbps)(?![a-z])")
+_BANDWIDTH = Prefiltered(r"(?<![\d.])(\d{1,5}(?:\.\d{1,3})?)\s?(gb/s|gbps|tb/s|tbps)(?![a-z])")
 _COUNT_ONLY = (
-    re.compile(r"(?<![\d.])(\d{1,2})\s?(?:x\s?)?(?:cards|gpus|of them|张卡|块卡|张|块|卡)(?![a-z])"),
-    re.compile(r"(?<![a-z])(one|single|two|dual|three|four|quad|six|eight|sixteen)\s(?:cards|gpus|of them)(?![a-z])"),
+    Prefiltered(r"(?<![\d.])(\d{1,2})\s?(?:x\s?)?(?:cards|gpus|of them|张卡|块卡|张|块|卡)(?![a-z])"),
+    Prefiltered(r"(?<![a-z])(one|single|two|dual|three|four|quad|six|eight|sixteen)\s(?:cards|gpus|of them)(?![a-z])"),
 )
 _ZH_COUNT_ONLY = (("双卡", 2), ("双路", 2), ("单卡", 1))
 
@@ -1318,10 +1403,10 @@ def _count_only(text: str) -> int | None:
     return next((n for word, n in _ZH_COUNT_ONLY if word in text), None)
 
 
-_ASKS: tuple[tuple[Ask, re.Pattern[str]], ...] = (
+_ASKS: tuple[tuple[Ask, Prefiltered], ...] = (
     (
         "concurrency",
-        re.compile(
+        Prefiltered(
             r"how many (?:users|people|requests|concurrent|sequences|clients)|users? (?:can|could|will) it serve|"
             r"serve how many|max(?:imum)? concurrency|"
             r"能服务多少|服务多少|多少(?:人|用户|并发|路)|几个人|并发(?:数|量)?是?多少"
@@ -1329,16 +1414,16 @@ _ASKS: tuple[tuple[Ask, re.Pattern[str]], ...] = (
     ),
     (
         "max_context",
-        re.compile(
+        Prefiltered(
             r"longest context|max(?:imum)? context|largest context|how long (?:a |of a )?context|"
             r"how much context|最长|最大上下文|上下文(?:最多|最大)|能开多少"
         ),
     ),
-    ("max_batch", re.compile(r"max(?:imum)? batch|largest batch|biggest batch|最大批|批大小最大|最多几路")),
-    ("speed", re.compile(r"how fast|tokens?\s?(?:/|per)\s?s|tok/s|speed|速度|多快|每秒|throughput|吞吐")),
-    ("prefill", re.compile(r"prefill|prompt processing|time to first token|ttft|预填充|首字|首 ?token")),
+    ("max_batch", Prefiltered(r"max(?:imum)? batch|largest batch|biggest batch|最大批|批大小最大|最多几路")),
+    ("speed", Prefiltered(r"how fast|tokens?\s?(?:/|per)\s?s|tok/s|speed|速度|多快|每秒|throughput|吞吐")),
+    ("prefill", Prefiltered(r"prefill|prompt processing|time to first token|ttft|预填充|首字|首 ?token")),
 )
-_FOLLOWUP = re.compile(
+_FOLLOWUP = Prefiltered(
     r"^\W*(?:and|what about|how about|same|ok|okay|now|then|also|but)(?![a-z])|instead|same|that one|this one|"
     r"(?<![a-z])(?:it|that|them|those|this)(?![a-z])|呢|^\W*那|换成|改成|同样|它|这个|那个|^\W*再"
 )
