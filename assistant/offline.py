@@ -1121,7 +1121,8 @@ def _concept(p: Parsed, led: Ledger, wr: _Writer, search: SearchFn | None, backg
         except ImportError:
             wr.say("no_kb")
             return
-    args = {"query": p.question.strip(), "k": 6, "lang": p.lang}
+    # two sections per note: a note's best match may be its corrections list, its explanation the second
+    args = {"query": p.question.strip(), "k": 6, "lang": p.lang, "per_note": 2}
     call = led.call("search_knowledge", search, args, errors=(ValueError, RuntimeError, OSError))
     if call is None:
         wr.say("search_failed", text=led.quote(len(led.calls) - 1, "error", "text"))

@@ -10,6 +10,7 @@ Importing this module is cheap: chromadb, bm25s, jieba and the embedding model l
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -626,6 +627,8 @@ def search_knowledge(
     lang: Annotated[
         Literal["en", "zh"] | None, Field(description="prefer passages in this language; null: detect from the query")
     ] = None,
+    *,
+    per_note: int | None = None,
 ) -> SearchKnowledgeResult:
     """Search the vramwise knowledge base: bilingual (English/Chinese) notes on LLM memory (weights, KV cache,
     context length, training, quantization, precision formats, GPUs, speed), plus any files the user ingested.
@@ -633,14 +636,19 @@ def search_knowledge(
     Returns ranked passages with their note id, heading, cited source URL and language. When nothing is
     relevant, `found` is false, `passages` is empty and `topics` lists what the base can answer. `mode` says
     whether dense + keyword (hybrid) or keyword-only (lexical) search answered. Raises ValueError for an
-    empty query, k outside 1-20 or a lang other than 'en'/'zh'.
+    empty query, k outside 1-20 or a lang other than 'en'/'zh'. `per_note` (Python callers only, not in the
+    tool's schema) lets a note show that many sections before the next note is taken: the offline assistant asks
+    for two, so it can quote a note's explanation when the note's best match is its corrections list.
     """
-    return search(query, k, lang)
+    return search_store(None, query, k, lang, per_note=per_note)
 
 
-def search_store(store: Any, query: str, k: int = 4, lang: str | None = None) -> SearchKnowledgeResult:
+def search_store(
+    store: Any, query: str, k: int = 4, lang: str | None = None, *, per_note: int | None = None
+) -> SearchKnowledgeResult:
     """search_knowledge against a given store (None: the default store, see search())."""
-    return search(query, k, lang, store=store)
+    config = DEFAULT_CONFIG if per_note is None else dataclasses.replace(DEFAULT_CONFIG, max_per_note=per_note)
+    return search(query, k, lang, store=store, config=config)
 
 
 def clear_caches() -> None:

@@ -159,7 +159,11 @@ def test_search_knowledge_signature_is_the_tool_schema():
 
     from pydantic import TypeAdapter
 
-    assert list(inspect.signature(search_knowledge).parameters) == ["query", "k", "lang"]
+    parameters = inspect.signature(search_knowledge).parameters
+    tool_arguments = [n for n, p in parameters.items() if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert tool_arguments == ["query", "k", "lang"]
+    # per_note is for Python callers (the offline assistant), keyword-only and outside the tool schema
+    assert [n for n, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY] == ["per_note"]
     schema = TypeAdapter(SearchKnowledgeResult).json_schema()
     assert set(schema["$defs"]["Passage"]["properties"]) == {
         "note_id", "title", "heading", "text", "score", "source", "sources", "lang", "chunk_id",
