@@ -202,9 +202,13 @@ class LoadStats:
 
 
 LOAD_MIX = ["estimate_memory"] * 8 + ["compare_precision", "recommend_model"]  # mostly the cheap, common call
+# the probe's mix had knowledge searches in it (they dominated its p99): one in ten here
+LOAD_MIX_WITH_SEARCH = ["estimate_memory"] * 7 + ["compare_precision", "recommend_model", "search_knowledge"]
 
 
-async def _load_client(url: str, index: int, calls: int, deadline: float, stats: LoadStats) -> None:
+async def _load_client(
+    url: str, index: int, calls: int, deadline: float, stats: LoadStats, mix: list[str]
+) -> None:
     rng = random.Random(index)
     try:
         async with Client(url, read_timeout_seconds=120) as client:
@@ -212,7 +216,7 @@ async def _load_client(url: str, index: int, calls: int, deadline: float, stats:
                 if time.monotonic() > deadline:
                     stats.skipped += 1
                     continue
-                tool = rng.choice(LOAD_MIX)
+                tool = rng.choice(mix)
                 arguments = rng.choice(REALISTIC[tool])
                 t0 = time.perf_counter()
                 try:
@@ -227,18 +231,19 @@ async def _load_client(url: str, index: int, calls: int, deadline: float, stats:
         stats.errors[f"session: {type(exc).__name__}: {exc}"[:120]] += calls
 
 
-async def run_load(clients: int, calls: int, max_seconds: float, stateless: bool) -> int:
+async def run_load(clients: int, calls: int, max_seconds: float, stateless: bool, search: bool = False) -> int:
     mode = "stateless JSON" if stateless else "sessions"
+    mix = LOAD_MIX_WITH_SEARCH if search else LOAD_MIX
     print(f"load over streamable HTTP ({mode}): {clients} concurrent clients x {calls} calls, <= {max_seconds:g} s")
-    print(f"tool mix: {dict(Counter(LOAD_MIX))} (per 10 calls)\n")
+    print(f"tool mix: {dict(Counter(mix))} (per 10 calls)\n")
     with http_server(*(["--stateless"] if stateless else [])) as url:
         async with Client(url) as warm:  # first-call costs (catalog load, schemas) are not load
-            for tool in ("estimate_memory", "compare_precision", "recommend_model"):
+            for tool in dict.fromkeys(mix):
                 await warm.call_tool(tool, REALISTIC[tool][0])
         stats = LoadStats()
         started = time.perf_counter()
         deadline = time.monotonic() + max_seconds
-        await asyncio.gather(*(_load_client(url, i, calls, deadline, stats) for i in range(clients)))
+        await asyncio.gather(*(_load_client(url, i, calls, deadline, stats, mix) for i in range(clients)))
         wall = time.perf_counter() - started
         async with Client(url) as after:
             alive = not (await after.call_tool("estimate_memory", REALISTIC["estimate_memory"][0])).is_error
@@ -665,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--calls", type=int, default=200, help="calls per client")
     load.add_argument("--max-seconds", type=float, default=300, help="stop issuing calls after this long")
     load.add_argument("--stateless", action="store_true", help="run the server with --stateless")
+    load.add_argument("--search", action="store_true", help="one call in ten a knowledge search")
     fuzz = commands.add_parser("fuzz", help="random and hostile arguments; every invalid call must be an error")
     fuzz.add_argument("--cases", type=int, default=2000, help="argument sets per tool")
     fuzz.add_argument("--seed", type=int, default=7)
@@ -673,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "latency":
         return asyncio.run(run_latency(args.calls, args.cold_starts))
     if args.command == "load":
-        return asyncio.run(run_load(args.clients, args.calls, args.max_seconds, args.stateless))
+        return asyncio.run(run_load(args.clients, args.calls, args.max_seconds, args.stateless, args.search))
     return asyncio.run(run_fuzz(args.cases, args.seed, args.tool or list(TOOLS)))
 
 
