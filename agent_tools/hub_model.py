@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from agent_tools.architecture import Architecture
 from agent_tools.errors import VramwiseError, closest
 from agent_tools.gguf_file import GgufInfo
+from agent_tools.jsonfile import JsonFileError, read_json_object
 from agent_tools.quantization import QuantScheme
 from agent_tools.weights import WeightBreakdown
 
@@ -123,16 +123,14 @@ def gated_error(repo_id: str) -> HubGatedError:
     )
 
 
+MAX_HUB_JSON_BYTES = 32 * 2**20  # a large MoE's safetensors index is a few MiB; a config.json a few KiB
+
+
 def read_json_file(path: Path, repo_id: str) -> dict[str, Any]:
     try:
-        if path.stat().st_size > (32 << 20):
-            raise HubError(f"{repo_id!r}: {path.name} is larger than 32 MiB; not a config", value=str(path))
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as e:
-        raise HubError(f"{repo_id!r}: {path.name} is not valid JSON ({str(e)[:120]})", value=str(path)) from None
-    if not isinstance(data, dict):
-        raise HubError(f"{repo_id!r}: {path.name} is not a JSON object", value=str(path))
-    return data
+        return read_json_object(path, MAX_HUB_JSON_BYTES)
+    except JsonFileError as e:
+        raise HubError(f"{repo_id!r}: {path.name}: {e}", value=str(path)) from None
 
 
 def summary_dict(model: HubModel) -> dict[str, Any]:

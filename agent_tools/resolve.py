@@ -201,10 +201,9 @@ def outside_catalog_subject(name: str) -> Subject | None:
 
 
 def _local_subject(path: Any) -> Subject:
-    import json
-
     from agent_tools.errors import ConfigError
     from agent_tools.gguf_file import read_gguf
+    from agent_tools.jsonfile import MAX_CONFIG_BYTES, JsonFileError, read_json_object
 
     if path.is_file() and path.suffix == ".gguf":
         info = read_gguf(path)
@@ -220,13 +219,9 @@ def _local_subject(path: Any) -> Subject:
         )  # fmt: skip
     config_path = path / "config.json" if path.is_dir() else path
     try:
-        if config_path.stat().st_size > (32 << 20):
-            raise ConfigError(f"{config_path} is larger than 32 MiB; not a config.json", value=str(config_path))
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as e:
-        raise ConfigError(f"{config_path}: not a readable config.json ({str(e)[:120]})", value=str(path)) from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{config_path}: config.json must be a JSON object", value=str(path))
+        config = read_json_object(config_path, MAX_CONFIG_BYTES)
+    except JsonFileError as e:
+        raise ConfigError(f"{config_path}: not a readable config.json ({e})", value=str(path)) from None
     arch = parse_config(config)
     name = str(config.get("_name_or_path") or path.name)[:200]
     note = f"read from the local file {config_path}"

@@ -1196,25 +1196,18 @@ def _ask(wr: _Writer, need: Need, partial: bool) -> NeedOut:
     return NeedOut(what=need.what, ask=ask, examples=need.examples)
 
 
-MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few kilobytes; anything far larger is not one
-
-
 def read_config(path: str) -> dict[str, Any]:
     """A config.json (or a folder holding one) the user pointed to; OSError/ValueError with the reason."""
-    import json
     from pathlib import Path
+
+    from agent_tools.jsonfile import MAX_CONFIG_BYTES, read_json_object
 
     file = Path(path).expanduser()
     if file.is_dir():
         file = file / "config.json"
     if not file.is_file():
         raise OSError("no such file")
-    if file.stat().st_size > MAX_CONFIG_BYTES:
-        raise ValueError(f"larger than {MAX_CONFIG_BYTES:,} bytes")
-    data = json.loads(file.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return data
+    return read_json_object(file, MAX_CONFIG_BYTES)
 
 
 def _config_subject(p: Parsed, wr: _Writer) -> bool:

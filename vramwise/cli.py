@@ -55,33 +55,20 @@ def _emit_json(obj: Any) -> None:
         sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-MAX_CONFIG_BYTES = 4 * 2**20  # real config.json files are a few KiB; /dev/zero or a log file must not be read whole
 
 
 def _load_config(path: str) -> dict[str, Any]:
+    from agent_tools.jsonfile import MAX_CONFIG_BYTES, JsonFileError, read_json_object
+
     if not path.strip():
         raise CliError("--config needs a path to a config.json file (or a folder holding one)")
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
     try:
-        with p.open("rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as e:
-        raise CliError(f"cannot read config {str(p)!r}: {e.strerror}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise CliError(f"{p}: larger than {MAX_CONFIG_BYTES // 2**20} MiB; a config.json is a few KiB")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise CliError(f"{p}: not UTF-8 text; a config.json is a JSON object") from None
-    except json.JSONDecodeError as e:
-        raise CliError(f"{p}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
-    except RecursionError:
-        raise CliError(f"{p}: JSON nested too deeply to be a config.json") from None
-    if not isinstance(data, dict):
-        raise CliError(f"{p}: a config.json must be a JSON object")
-    return data
+        return read_json_object(p, MAX_CONFIG_BYTES)
+    except JsonFileError as e:
+        raise CliError(f"cannot read config {str(p)!r}: {e}; a config.json is a JSON object of a few KiB") from None
 
 
 # ------------------------------------------------------------------------------------------------ commands
