@@ -7,7 +7,7 @@ from functools import cache
 from pydantic import BaseModel
 
 from agent_tools import catalog, memory
-from agent_tools.architecture import parse_config
+from agent_tools.resolve import catalog_architecture
 from agent_tools.weights import weight_breakdown
 
 
@@ -59,7 +59,7 @@ def _model_rows() -> tuple[ModelRow, ...]:
     kv_bf16 = formats.kv_cache_formats["bf16"]
     rows = []
     for m in catalog.list_models():
-        a = parse_config(m.config)
+        a = catalog_architecture(m.id)
         rows.append(
             ModelRow(
                 id=m.id,
