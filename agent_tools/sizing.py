@@ -71,18 +71,15 @@ def components(plan: Plan, context: int, batch: int) -> tuple[Breakdown, Runtime
     detail = RuntimeDetail(runtime=rt.id)
 
     if req.mode == "inference":
-        act, layer_peak = rt.inference_activations(plan, context, batch)
         pool_main, pool_other = rt.prompt_pool_bytes(plan, context, batch)
         if plan.row_split > 1:
+            act = rt.inference_activations(plan, context, batch)[0]
             return _row_split_components(plan, context, batch, act, overhead, (pool_main, pool_other))
         overhead += pool_main
         split = plan.layer_split
-        if req.legacy_kv_cache:
-            act += kv_per_gpu // split  # the old cache tuple is still referenced while the new one is built
         kv_busiest = _ceil_div(kv_per_gpu * layers_on_busiest_gpu(plan), arch.num_layers) if split > 1 else kv_per_gpu
+        act, act_all = rt.inference_activation_split(plan, context, batch, kv_per_gpu)
         per_gpu = weights + kv_busiest + act + overhead
-        # Layer split: every GPU holds its layers' transient, only the last one the output head.
-        act_all = act * n if split == 1 else (split - 1) * min(act, layer_peak) + act
         breakdown = Breakdown(
             weights_bytes=weights * n if plan.tp > 1 else (gpu_weights_total if split > 1 else weights),
             kv_cache_bytes=kv_all,

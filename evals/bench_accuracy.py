@@ -40,8 +40,14 @@ UNIT_BYTES = {"MiB": MiB, "GiB": GiB, "GB": GiB, "G": GiB}
 # version they ran (source entries in measured_memory.json: Transformers 4.38-4.40, Qwen remote code 2023).
 FULL_PROMPT_LOGITS_SOURCES = {"qwen2_speed_benchmark", "qwen15_hf_infer", "qwen1_readme", "chatglm2_readme"}
 # Remote-code models of 2023 (Qwen v1, ChatGLM2) return a new tuple of past key/values each step while the caller
-# still holds the old one, so the cache peaks at twice its size.
-LEGACY_KV_SOURCES = {"qwen1_readme", "chatglm2_readme"}
+# still holds the old one, so the cache peaks at twice its size. transformers' own generate() did the same before 4.42
+# (4.38.2 sample(): model_kwargs keeps the previous tuple while DynamicCache.from_legacy_cache + torch.cat builds the
+# next; 4.42.0 passes one DynamicCache instead): the Qwen2 benchmark ran 4.38.2, the Qwen1.5 one was published
+# 2024-03-31, before 4.42 existed.
+LEGACY_KV_SOURCES = {"qwen1_readme", "chatglm2_readme", "qwen2_speed_benchmark", "qwen15_hf_infer"}
+# Qwen2-architecture models under transformers < 4.45 (modeling_qwen2.py 4.38.2: a Qwen2RotaryEmbedding with
+# cos_cached/sin_cached buffers of max_position_embeddings x head_dim in every attention layer).
+ROPE_TABLE_SOURCES = {"qwen2_speed_benchmark", "qwen15_hf_infer"}
 
 
 @dataclass
@@ -188,6 +194,7 @@ def memory_cases() -> list[MemCase]:
                 fields.update(runtime="transformers", context_length=ctx, prompt_length=prompt)
                 fields["full_prompt_logits"] = source in FULL_PROMPT_LOGITS_SOURCES
                 fields["legacy_kv_cache"] = source in LEGACY_KV_SOURCES
+                fields["legacy_rope_tables"] = source in ROPE_TABLE_SOURCES
                 if "int8" in str(r.get("kv_cache_dtype", "")):
                     fields["kv_cache_precision"] = "q8_0"
         elif task == "finetune":

@@ -135,9 +135,10 @@ compare_precision for the numbers themselves. Each passage's note is readable in
 Example: {"query": "why does the KV cache grow with context length", "k": 3} or {"query": "显存 GB 和 GiB 的区别"}
 -> passages[i].note_id, .heading, .text, .source, .lang."""
 
-# Request fields the adapters leave out: `gguf` is a parsed local file (the CLI reads it), and `full_prompt_logits`
-# and `legacy_cuda_build` model old transformers and llama.cpp builds that only the calibration scripts need.
-ESTIMATE_INTERNAL_FIELDS = frozenset({"gguf", "full_prompt_logits", "legacy_cuda_build"})
+# Request fields the adapters leave out: `gguf` is a parsed local file (the CLI reads it), and `full_prompt_logits`,
+# `legacy_rope_tables` and `legacy_cuda_build` model old transformers and llama.cpp builds that only the calibration
+# scripts need.
+ESTIMATE_INTERNAL_FIELDS = frozenset({"gguf", "full_prompt_logits", "legacy_rope_tables", "legacy_cuda_build"})
 
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(

@@ -81,6 +81,17 @@ class Runtime:
         )
         return max(layer_peak, head_peak) // plan.tp, layer_peak
 
+    def inference_activation_split(self, plan: Plan, context: int, batch: int, kv_bytes: int) -> tuple[int, int]:
+        """(bytes on the busiest GPU, bytes summed over the GPUs) on top of the weights and the KV cache of `context`
+        tokens (`kv_bytes`: the whole cache, before a layer split)."""
+        act, layer_peak = self.inference_activations(plan, context, batch)
+        split = plan.layer_split
+        if plan.req.legacy_kv_cache:
+            act += kv_bytes // split  # the old cache tuple is still referenced while the new one is built
+        # Layer split: every GPU holds its layers' transient, only the last one the output head.
+        act_all = act * plan.req.num_gpus if split == 1 else (split - 1) * min(act, layer_peak) + act
+        return act, act_all
+
     def describe_buffers(self, plan: Plan, context: int, batch: int, detail: RuntimeDetail, per_gpu: PerGpu) -> None:
         """Fill the runtime-specific part of the result (buffers, pools) for inference."""
 
