@@ -6,6 +6,7 @@ Everything after it (plan, runtimes, fit, speed) works on the objects it returns
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -406,12 +407,51 @@ def unified_memory_default() -> tuple[float, str]:
     return float(row["value"]), str(row["note"])
 
 
+_MEMORY_TOKEN = re.compile(r"\s*\d+(?:\.\d+)?\s*(?:gb|g)\b", re.I)
+
+
+@cache
+def _bare_gpu_names() -> dict[str, tuple[GpuEntry, ...]]:
+    """Bare names ("A100", "RTX 3060") that the catalog resolves to one memory size while a sibling sold under
+    the same name with another size exists ("A100 40GB"): normalized name -> the other-size siblings."""
+    gpus = catalog.list_gpus()
+    sized = [(g, catalog.normalize_gpu(_MEMORY_TOKEN.sub("", n))) for g in gpus for n in (g.name, *g.aliases)]
+    out: dict[str, tuple[GpuEntry, ...]] = {}
+    for g in gpus:
+        for name in (g.name, *g.aliases):
+            if _MEMORY_TOKEN.search(name):
+                continue
+            key = catalog.normalize_gpu(name)
+            siblings = {o.id: o for o, bare in sized if bare == key and o.memory_bytes != g.memory_bytes}
+            if siblings:
+                out[key] = tuple(siblings.values())
+    return out
+
+
+def gpu_size_note(typed: str, entry: GpuEntry) -> str | None:
+    """When a bare name stands for one of several memory sizes, the sentence that says which one was sized."""
+    if len(typed) > MAX_NAME_CHARS:
+        return None
+    siblings = _bare_gpu_names().get(catalog.normalize_gpu(typed))
+    if not siblings:
+        return None
+    sizes = sorted({entry.memory_marketed_gb or 0, *(s.memory_marketed_gb or 0 for s in siblings)} - {0})
+    other = siblings[0].name
+    return (
+        f"'{typed}' is sold with {' and '.join(f'{s:g} GB' for s in sizes)}: sized as the {entry.name}; "
+        f"name the size (e.g. '{other}') for another"
+    )
+
+
 def device(req: EstimateRequest, assumptions: list[str]) -> Device | None:
     """The GPU (or memory size) the request names, or None when it names none."""
     entry = None
     memory_bytes = None
     if req.gpu is not None:
         entry = catalog.resolve_gpu(req.gpu)
+        size_note = gpu_size_note(req.gpu, entry)
+        if size_note and req.vram_gb is None:
+            assumptions.append(size_note)
         fraction = entry.gpu_usable_fraction
         if fraction is None and entry.memory_basis == "unified_ram":
             fraction, why = unified_memory_default()

@@ -193,3 +193,16 @@ def test_cpu_memory_row_without_source_is_rejected() -> None:
     row = _cpu_rows()[0].model_dump()
     with pytest.raises(ValidationError, match="source"):
         CpuMemoryEntry(**{**row, "sources": []})
+
+
+@pytest.mark.parametrize(("typed", "sized_gb", "other_gb"), [("A100", 80, 40), ("RTX 3060", 12, 8), ("GH200", 96, 144)])
+def test_a_bare_name_sold_in_several_sizes_says_which_size_was_sized(typed: str, sized_gb: int, other_gb: int) -> None:
+    from agent_tools.estimate import estimate_memory
+
+    r = estimate_memory(model="llama3.1-8b", gpu=typed)
+    notes = [a for a in r.assumptions if a.startswith(f"'{typed}' is sold with")]
+    assert len(notes) == 1, r.assumptions
+    assert f"{sized_gb:g} GB" in notes[0] and f"{other_gb:g} GB" in notes[0]
+    # a name that states its size, or a name with one size, is not a guess
+    for exact in (f"{typed} {sized_gb}GB", "RTX 4090"):
+        assert not [a for a in estimate_memory(model="llama3.1-8b", gpu=exact).assumptions if "is sold with" in a]
