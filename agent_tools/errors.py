@@ -70,7 +70,10 @@ def closest(
     fits = {size: _length_ratio(size, len(wanted)) >= _CUTOFF for size in {len(k) for k in keyed}}
     pool = [k for k in keyed if fits[len(k)]]
     hits = difflib.get_close_matches(wanted, pool, n=3 * n, cutoff=_CUTOFF)
-    return list(dict.fromkeys(keyed[h] for h in hits))[:n]
+    # a name typed short of every variant ("RTX 4000" for the 4000 Ada and 4000 SFF Ada) suggests those variants
+    # first, shortest first; difflib alone ranks them below unrelated names of a similar length
+    extended = sorted((k for k in keyed if len(wanted) >= 3 and k.startswith(wanted) and k != wanted), key=len)
+    return list(dict.fromkeys(keyed[h] for h in [*extended, *hits]))[:n]
 
 
 def unknown_name(

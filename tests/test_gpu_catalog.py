@@ -206,3 +206,9 @@ def test_a_bare_name_sold_in_several_sizes_says_which_size_was_sized(typed: str,
     # a name that states its size, or a name with one size, is not a guess
     for exact in (f"{typed} {sized_gb}GB", "RTX 4090"):
         assert not [a for a in estimate_memory(model="llama3.1-8b", gpu=exact).assumptions if "is sold with" in a]
+
+
+def test_a_name_typed_short_of_its_variants_suggests_the_variants() -> None:
+    with pytest.raises(UnknownNameError) as refused:
+        catalog.resolve_gpu("RTX 4000")
+    assert refused.value.suggestions[:2] == ["NVIDIA RTX 4000 Ada Generation", "NVIDIA RTX 4000 SFF Ada Generation"]
