@@ -136,8 +136,8 @@ def training_peak(plan: Plan, context: int, batch: int) -> training.TrainingPeak
         checkpointing = "offload"
     else:
         checkpointing = "layer"
-    # PEFT's prepare_model_for_kbit_training casts non-quantized weights to fp32 for bitsandbytes bases only
-    fp32_non_quantized = None if plan.fmt.id.startswith("bnb") else False
+    # QLoRA recipes cast weights bitsandbytes left in bf16 (training.KBIT_CASTS); PEFT leaves GPTQ bases alone
+    kbit_cast = None if plan.fmt.id.startswith("bnb") else "none"
     return training.training_peak(
         arch,
         req.mode,
@@ -152,7 +152,7 @@ def training_peak(plan: Plan, context: int, batch: int) -> training.TrainingPeak
         stack=req.stack,
         master_weights=req.master_weights,
         grad_accumulation=req.gradient_accumulation_steps,
-        fp32_non_quantized=fp32_non_quantized,
+        kbit_cast=kbit_cast,
         zero_stage=req.zero_stage,
         num_gpus=req.num_gpus,
         # training stacks default to SDPA/FlashAttention; eager attention only when asked for explicitly

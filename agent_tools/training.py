@@ -43,6 +43,15 @@ Checkpointing = Literal["none", "layer", "offload"]
 TRAINING_STACKS: tuple[str, ...] = ("hf", "hf_legacy", "unsloth")
 MASTER_WEIGHTS: tuple[str, ...] = ("fp32_params", "optimizer", "none")
 CHECKPOINTING: tuple[str, ...] = ("none", "layer", "offload")
+# What a QLoRA recipe casts to fp32 among the weights bitsandbytes left in bf16 (it quantizes every nn.Linear but
+# lm_head; embeddings and norms are not Linear):
+#   all   - PEFT's prepare_model_for_kbit_training alone: embeddings, output matrix, norms and biases.
+#   norms - the QLoRA reference script (artidoro/qlora qlora.py get_accelerate_model): after
+#           prepare_model_for_kbit_training it casts norms to fp32 and lm_head and embed_tokens back to bf16 (biases
+#           stay fp32); TRL's SFTTrainer of 2024 did the same (peft_module_casting_to_bf16).
+#   none  - nothing cast: Unsloth, GPTQ bases under PEFT, and TRL's SFTTrainer today (it no longer calls
+#           prepare_model_for_kbit_training).
+KBIT_CASTS: tuple[str, ...] = ("all", "norms", "none")
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ def training_peak(
     master_weights: str = "fp32_params",
     adapter_dtype: str = "fp32",
     grad_accumulation: int = 1,
-    fp32_non_quantized: bool | None = None,
+    kbit_cast: str | None = None,
     zero_stage: int = 0,
     num_gpus: int = 1,
     loss_path: LossPath | None = None,
@@ -191,9 +200,9 @@ def training_peak(
       none        - pure bf16: parameters, gradients and optimizer states all bf16.
     checkpointing: none | layer (each decoder layer's input kept, the layer recomputed in backward) | offload
     (Unsloth's: the layer inputs go to CPU RAM). Gradients are freed between steps (zero_grad(set_to_none=True))
-    unless grad_accumulation > 1 keeps them alive through the next forward. fp32_non_quantized: QLoRA with
-    PEFT's prepare_model_for_kbit_training casts embeddings, output matrix and norms to fp32 (default for a
-    bitsandbytes base on the Hugging Face stack; GPTQ bases are left alone, so pass False for them).
+    unless grad_accumulation > 1 keeps them alive through the next forward. kbit_cast: which weights that
+    bitsandbytes left in bf16 a QLoRA recipe casts to fp32 (KBIT_CASTS). Default: "norms" for a bitsandbytes
+    base on the Hugging Face stacks, "none" for Unsloth; GPTQ bases are left alone, so pass "none" for them.
     zero_stage over num_gpus (DeepSpeed, per GPU): 1 partitions optimizer states, 2 also the gradients, 3 also the
     weights. With an fp32 master the gradients stay bf16; the optimizer step adds their fp32 copy (ZeRO-1/2: the
     whole partition; ZeRO-3: one sub-group of at most 1e9), and ZeRO-3 over N > 1 GPUs gathers each module's
@@ -244,13 +253,16 @@ def training_peak(
         # modules_to_save copies both ends, also when they share one matrix
         saved_copies = embed_params + (arch.vocab_size * arch.hidden_size if arch.tied_embeddings else 0)
         weights = base_weights_bytes if base_weights_bytes is not None else BF16 * p
-        # PEFT's prepare_model_for_kbit_training (the Hugging Face QLoRA recipe) casts every parameter that is
-        # not 4-bit (embeddings, output matrix, norms) to fp32; Unsloth keeps them bf16.
-        if fp32_non_quantized is None:
-            fp32_non_quantized = mode == "qlora" and stack != "unsloth"
-        fp32_residual = fp32_non_quantized
+        if kbit_cast is None:
+            kbit_cast = "norms" if mode == "qlora" and stack != "unsloth" else "none"
+        if kbit_cast not in KBIT_CASTS:
+            raise ValueError(f"kbit_cast {kbit_cast!r}; accepted: {', '.join(KBIT_CASTS)}")
+        # fp32 norm weights promote the norms' outputs, and with them the residual stream, to fp32
+        fp32_residual = kbit_cast != "none"
         if fp32_residual:
-            weights += (FP32 - BF16) * (embed_params + sum(t.elements for t in arch.tensors if t.rows <= 1))
+            weights += (FP32 - BF16) * sum(t.elements for t in arch.tensors if t.rows <= 1)
+        if kbit_cast == "all":
+            weights += (FP32 - BF16) * embed_params
             head_cast = BF16 * v * h
         adapters = a_bytes * trainable
         grads = a_bytes * trainable

@@ -1203,6 +1203,8 @@ _FIT = Prefiltered(
 )
 
 
+# "how big is it": the size of the model at the precision it is named with, asked beside a comparison
+_HOW_BIG = Prefiltered(r"how (?:big|large)|what size|多大")
 _ASKS_MODEL = Prefiltered(r"(?<![a-z])(?:models?|llms?)(?![a-z])|模型|what works")
 _QUANT_WORD = Prefiltered(r"quant|量化")
 _SMALL_TALK = Prefiltered(r"^\W*(?:hi|hello|hey|thanks?|thank you|你好|您好|嗨|谢谢|多谢|help|帮助)\W*$")
@@ -1226,6 +1228,9 @@ def _intent(p: Parsed) -> tuple[Intent, list[Intent]]:
     if len(p.subjects) >= 2 and (compare or all(s.precision for s in p.subjects[:2])):
         return "compare", also
     if len(p.subjects) == 1 and not training and (len(precisions) >= 2 or p.ladder):
+        if len(precisions) >= 2 and _HOW_BIG.search(text):
+            # "how big is it in FP32, and how much does FP16 save?": its size first, then the comparison
+            return "estimate", ["compare", *also]
         return "compare", also
     if p.subjects:
         if recommend and hardware:

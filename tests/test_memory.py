@@ -107,13 +107,25 @@ def test_qlora_base_is_nf4() -> None:
     assert r.breakdown.weights_bytes < 0.4 * 2 * 8_030_261_248 + 2 * 2 * 128_256 * 4096  # see the next test
 
 
-def test_qlora_hf_keeps_embeddings_fp32_unsloth_bf16() -> None:
-    # PEFT's prepare_model_for_kbit_training casts what bitsandbytes did not quantize (embedding, output matrix,
-    # norms) to fp32; Unsloth keeps them bf16: 2 bytes more per element of the two 128,256 x 4,096 matrices.
+def test_qlora_hf_keeps_embeddings_bf16_and_norms_fp32() -> None:
+    # The QLoRA reference script (artidoro/qlora) casts norms to fp32 and lm_head/embed_tokens back to bf16 after
+    # prepare_model_for_kbit_training; Unsloth casts nothing: 2 bytes more per norm element only.
     hf = estimate_memory(model="llama3.1 8b", mode="qlora")
     unsloth = estimate_memory(model="llama3.1 8b", mode="qlora", stack="unsloth")
     norms = 32 * 2 * 4096 + 4096
-    assert hf.breakdown.weights_bytes - unsloth.breakdown.weights_bytes == 2 * (2 * 128_256 * 4096 + norms)
+    assert hf.breakdown.weights_bytes - unsloth.breakdown.weights_bytes == 2 * norms
+
+
+def test_qlora_kbit_cast_all_keeps_embeddings_fp32() -> None:
+    # PEFT's prepare_model_for_kbit_training alone casts the embedding and output matrices too (2 x 128,256 x 4,096)
+    from agent_tools import training
+
+    arch = _arch("meta-llama/Llama-3.1-8B-Instruct")
+    norms = training.training_peak(arch, "qlora", 512, 1, base_weights_bytes=0, kbit_cast="norms")
+    every = training.training_peak(arch, "qlora", 512, 1, base_weights_bytes=0, kbit_cast="all")
+    assert every.weights_bytes - norms.weights_bytes == 2 * 2 * 128_256 * 4096
+    with pytest.raises(ValueError, match="kbit_cast"):
+        training.training_peak(arch, "qlora", 512, 1, kbit_cast="embeddings")
 
 
 def test_vllm_reports_kv_pool_and_concurrency() -> None:

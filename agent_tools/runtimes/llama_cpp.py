@@ -53,6 +53,30 @@ def _tensors(arch: Architecture, fmt_id: str) -> tuple[tuple[Tensor, str, int], 
     return tuple(tensor_bytes(arch, catalog.resolve_format(fmt_id), catalog.formats_file()))
 
 
+def _metal_view_overlap(plan: Plan) -> int:
+    """Bytes the Metal working set counts twice when the model is larger than one Metal buffer may be.
+
+    ggml-metal maps such a model as several views of device.maxBufferLength bytes, each overlapping the next by the
+    largest tensor rounded up to whole pages plus one page, so every tensor lies whole in one view; the views'
+    lengths add up against recommendedMaxWorkingSetSize. maxBufferLength is a fraction of the working set
+    (defaults.yaml metal_max_buffer_fraction, read off llama.cpp's logs)."""
+    if plan.gpu_memory is None:
+        return 0
+    size = plan.weights.total_bytes
+    d = catalog.defaults()
+    view = int(plan.gpu_memory * float(d["metal_max_buffer_fraction"]["value"]))
+    if size <= view:
+        return 0
+    page = int(d["metal_page_bytes"]["value"])
+    largest = max(b for _t, _label, b in _tensors(plan.subject.arch, plan.fmt.id))
+    overlap = (-(-largest // page) + 1) * page
+    step = view - overlap
+    if step <= 0:
+        return 0
+    views = -(-size // step)
+    return (views - 1) * overlap
+
+
 @lru_cache(maxsize=64)
 def _row_split_shares(arch: Architecture, fmt_id: str, n: int) -> tuple[float, float]:
     """Shares of the GPU weight bytes on the main (first) GPU and on the last GPU under a row split over n GPUs."""
@@ -137,7 +161,7 @@ class LlamaCpp(Runtime):
         # Metal has no CUDA context: llama.cpp's Metal backend compares its model, KV and compute buffers alone with
         # recommendedMaxWorkingSetSize ("allocated ... (X / limit)" in its logs, llama.cpp issues #2048, #5206).
         if plan.unified_memory:
-            return 0
+            return _metal_view_overlap(plan)
         base = super().overhead_bytes(plan)
         if plan.req.legacy_cuda_build:
             return max(base, int(catalog.defaults()["llama_cpp_2023_cuda_overhead_bytes"]["value"]))
