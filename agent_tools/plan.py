@@ -50,6 +50,12 @@ class Plan:
 def _training_format(req: EstimateRequest, fmt: FormatEntry, assumptions: list[str]) -> FormatEntry:
     if req.mode == "qlora" and not (fmt.kind == "linear" and (fmt.bits or 16) <= 4):
         assumptions.append("QLoRA: base weights in bitsandbytes NF4 with double quantization (QLoRA default)")
+        if req.stack != "unsloth":
+            assumptions.append(
+                "QLoRA: embeddings and output head kept in bf16, norms in fp32, as the QLoRA reference script "
+                "(artidoro/qlora) and TRL's SFTTrainer leave them (PEFT's prepare_model_for_kbit_training alone "
+                "casts every non-quantized weight to fp32)"
+            )
         return resolve.precision("bnb_nf4_dq")
     if req.mode == "full_finetune" and fmt.kind != "float":
         floats = resolve.float_precisions()
