@@ -38,7 +38,10 @@ UNIT_BYTES = {"MiB": MiB, "GiB": GiB, "GB": GiB, "G": GiB}
 
 # transformers versions before 4.45 computed fp32 logits for every prompt position; these sources say which
 # version they ran (source entries in measured_memory.json: Transformers 4.38-4.40, Qwen remote code 2023).
-FULL_PROMPT_LOGITS_SOURCES = {"qwen2_speed_benchmark", "qwen15_hf_infer", "qwen1_readme", "chatglm2_readme"}
+# Not ChatGLM2: its remote code's prepare_inputs_for_generation passes return_last_logit=True and
+# ChatGLMForConditionalGeneration.forward keeps hidden_states[-1:] before output_layer (THUDM/chatglm2-6b
+# modeling_chatglm.py), so its prefill computes one position's logits.
+FULL_PROMPT_LOGITS_SOURCES = {"qwen2_speed_benchmark", "qwen15_hf_infer", "qwen1_readme"}
 # Remote-code models of 2023 (Qwen v1, ChatGLM2) return a new tuple of past key/values each step while the caller
 # still holds the old one, so the cache peaks at twice its size. transformers' own generate() did the same before 4.42
 # (4.38.2 sample(): model_kwargs keeps the previous tuple while DynamicCache.from_legacy_cache + torch.cat builds the
@@ -48,6 +51,10 @@ LEGACY_KV_SOURCES = {"qwen1_readme", "chatglm2_readme", "qwen2_speed_benchmark",
 # Qwen2-architecture models under transformers < 4.45 (modeling_qwen2.py 4.38.2: a Qwen2RotaryEmbedding with
 # cos_cached/sin_cached buffers of max_position_embeddings x head_dim in every attention layer).
 ROPE_TABLE_SOURCES = {"qwen2_speed_benchmark", "qwen15_hf_infer"}
+# Sources whose figure is the device memory a run needs, CUDA context included, not an allocator counter: ChatGLM2's
+# table heads its columns "minimum GPU memory" (README.md: "编码 2048 长度的最小显存" / "生成 8192 长度的最小显存")
+# and states it as a card size ("使用 6GB 显存的显卡进行 INT4 量化的推理时 ... 能够生成至少 8192 个字符").
+DEVICE_TOTAL_SOURCES = {"chatglm2_readme"}
 
 
 @dataclass
@@ -250,7 +257,10 @@ def memory_cases() -> list[MemCase]:
         )
         label += f" b={batch} x{n_gpus}"
         cases.append(
-            MemCase(source, label, req, measured, r["status"], includes_context=False, gpu_total_bytes=gpu_total)
+            MemCase(
+                source, label, req, measured, r["status"], includes_context=source in DEVICE_TOTAL_SOURCES,
+                gpu_total_bytes=gpu_total,
+            )
         )
     return cases
 
@@ -275,7 +285,7 @@ def bench_memory(verbose: bool) -> tuple[dict[str, Stats], dict[str, Stats], lis
         except VramwiseError as e:
             lines.append(f"skip {case.label}: {e}")
             continue
-        ours = result.total_bytes - result.breakdown.overhead_bytes
+        ours = result.total_bytes - (0 if case.includes_context else result.breakdown.overhead_bytes)
         if case.measured_bytes:
             err = (ours - case.measured_bytes) / case.measured_bytes
             params = result.model.params_total
