@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from agent_tools import explain, fit, sizing, speed
 from agent_tools.explain import NOTE_FOR
 from agent_tools.gguf_file import GgufInfo
+from agent_tools.older_stacks import OlderStackFlags
 from agent_tools.plan import Plan, make_plan
 from agent_tools.resolve import catalog_architecture
 from agent_tools.results import Breakdown, Fit, ModelInfo, PrecisionInfo, RuntimeDetail, Speed
@@ -44,7 +45,7 @@ MAX_CONTEXT = 10_000_000
 MAX_BATCH = 100_000
 
 
-class EstimateRequest(BaseModel):
+class EstimateRequest(OlderStackFlags):
     """What to size. Give exactly one of `model`, `config` or `params_b`."""
 
     # Names are short (a 150,000-character GPU name must not reach a parser) and numbers are numbers ("8" is not 8).
@@ -168,17 +169,6 @@ class EstimateRequest(BaseModel):
         Field(description="generate() of transformers < 4.42 and old remote-code models keeps the previous "
               "past_key_values tuple while the next one is built: KV peaks at 2x"),
     ] = False  # fmt: skip
-    full_prompt_logits: Annotated[
-        bool, Field(description="transformers < 4.45 materialised fp32 logits for the whole prompt")
-    ] = False
-    legacy_rope_tables: Annotated[
-        bool,
-        Field(description="transformers < 4.45 Qwen2/Mistral code: every attention layer keeps cos/sin tables for "
-              "max_position_embeddings positions"),
-    ] = False  # fmt: skip
-    legacy_cuda_build: Annotated[
-        bool, Field(description="llama.cpp CUDA builds of 2023: cuBLAS prompt pool kept, larger per-GPU overhead")
-    ] = False
 
     @field_validator("precision", "runtime", "model", "gpu", "kv_cache_precision")
     @classmethod
