@@ -23,7 +23,6 @@ NOTE_FOR = {
 }
 
 
-
 def attention_label(arch: Architecture) -> str:
     if arch.is_mla:
         return f"MLA (latent {arch.kv_lora_rank} + rope {arch.qk_rope_head_dim})"

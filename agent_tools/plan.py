@@ -124,6 +124,19 @@ def make_plan(req: EstimateRequest, assumptions: list[str], warnings: list[str])
     flash = profile.flash_attention if req.flash_attention is None else req.flash_attention
     reserve = int((req.reserve_gb or 0) * GiB)
     return Plan(
-        req, subject, fmt, kv_name, kv_fmt, runtime, resolve.weights(subject, fmt), device, flash, tp, layer_split,
-        resolve.cpu_memory(req.cpu_memory), runtime_assumed, reserve, req.num_gpus if rows else 1,
+        req,
+        subject,
+        fmt,
+        kv_name,
+        kv_fmt,
+        runtime,
+        resolve.weights(subject, fmt),
+        device,
+        flash,
+        tp,
+        layer_split,
+        resolve.cpu_memory(req.cpu_memory),
+        runtime_assumed,
+        reserve,
+        req.num_gpus if rows else 1,
     )

@@ -77,8 +77,6 @@ def quality_for(model_id: str, task: str, language: str) -> QualityEvidence | No
     return None
 
 
-
-
 def formats_for(entry: Any, formats: tuple[str, ...]) -> tuple[str, ...]:
     """A checkpoint shipped quantized (e.g. MXFP4) keeps its native format; others are tried in `formats`."""
     quant = (entry.config.get("quantization_config") or {}).get("quant_method")

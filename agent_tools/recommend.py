@@ -346,5 +346,3 @@ def _advice(req: RecommendRequest, picks: list[Candidate], notable: list[Rejecte
             f"for several concurrent users, {name}'s paged KV cache serves them from one pool (runtime='{serving}')"
         )
     return out
-
-

@@ -34,6 +34,7 @@ def parse_tokens(text: str) -> int:
         raise ValueError(f"must be a positive, finite number of tokens (got {text!r})")
     return int(value * mult)
 
+
 # The longest model, GPU, format or runtime name a request may carry (real ones are under 80 characters).
 MAX_NAME_CHARS = 200
 

@@ -275,8 +275,7 @@ _EN |= {
     "config_note": "Sized from the config.json at {path}.",
     "config_unreadable": "Cannot read the config.json at {path}: {why}.",
     "repo_note": "“{named}” is not in the catalog; it was passed to the calculator by its Hugging Face id.",
-    "stand_in_note": "“{named}” is sized as the catalog's {entry} ({name}): the same architecture, so the same "
-    "memory.",
+    "stand_in_note": "“{named}” is sized as the catalog's {entry} ({name}): the same architecture, so the same memory.",
     "size_note": "“{named}” is not in the catalog: sized from the {size} in its name as a generic dense model "
     "(layer shape borrowed from a catalog model; give its Hugging Face id or config.json for exact figures).",
     "closest_note": "The nearest catalog model, {closest}, is a different checkpoint and was not used.",

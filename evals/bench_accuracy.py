@@ -258,7 +258,12 @@ def memory_cases() -> list[MemCase]:
         label += f" b={batch} x{n_gpus}"
         cases.append(
             MemCase(
-                source, label, req, measured, r["status"], includes_context=source in DEVICE_TOTAL_SOURCES,
+                source,
+                label,
+                req,
+                measured,
+                r["status"],
+                includes_context=source in DEVICE_TOTAL_SOURCES,
                 gpu_total_bytes=gpu_total,
             )
         )
@@ -353,8 +358,12 @@ def bench_speed(verbose: bool) -> tuple[dict[str, Any], dict[str, Stats], list[s
     loso_errors = {s: [p / c.measured_tps - 1 for c, p in v] for s, v in loso.items()}
     roof_fit = calibrate_speed.roofline_baselines(cases, train_sources)
     roof_fit_err = [predict(c, roof_fit[c.runtime]) / c.measured_tps - 1 for c in decode]
-    roof_peak = {rt: speed_mod.SpeedConstants(rt, {f"bytes@{m}": 1.0 for m in speed_mod.MEMORY_CLASSES},
-                                              k.prefill_efficiency, 1, 1) for rt, k in shipped.items()}
+    roof_peak = {
+        rt: speed_mod.SpeedConstants(
+            rt, {f"bytes@{m}": 1.0 for m in speed_mod.MEMORY_CLASSES}, k.prefill_efficiency, 1, 1
+        )
+        for rt, k in shipped.items()
+    }
     roof_peak_err = [predict(c, roof_peak[c.runtime]) / c.measured_tps - 1 for c in decode]
     in_range = sum(
         c.measured_tps / predict(c, shipped[c.runtime]) >= shipped[c.runtime].ratio_low
@@ -374,8 +383,11 @@ def bench_speed(verbose: bool) -> tuple[dict[str, Any], dict[str, Stats], list[s
         "roofline_peak_bandwidth": _share(roof_peak_err),
         "measured_inside_range_pct": round(100 * in_range / len(decode), 1) if decode else None,
         "per_source": {
-            k: {**v.summary(), "split": "training" if k in train_sources else "held out",
-                "share_within_25pct": _share(v.errors)["share_pct"]}
+            k: {
+                **v.summary(),
+                "split": "training" if k in train_sources else "held out",
+                "share_within_25pct": _share(v.errors)["share_pct"],
+            }
             for k, v in sorted(per_source.items())
         },
         "skipped_rows": skipped_rows(),

@@ -206,9 +206,7 @@ LOAD_MIX = ["estimate_memory"] * 8 + ["compare_precision", "recommend_model"]  #
 LOAD_MIX_WITH_SEARCH = ["estimate_memory"] * 7 + ["compare_precision", "recommend_model", "search_knowledge"]
 
 
-async def _load_client(
-    url: str, index: int, calls: int, deadline: float, stats: LoadStats, mix: list[str]
-) -> None:
+async def _load_client(url: str, index: int, calls: int, deadline: float, stats: LoadStats, mix: list[str]) -> None:
     rng = random.Random(index)
     try:
         async with Client(url, read_timeout_seconds=120) as client:

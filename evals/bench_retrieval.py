@@ -526,9 +526,9 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "PASS" if passed else "FAIL"
     print(
         f"\n{verdict}: independent floored hybrid hit@4 en {independent['en']['floored_hit@4']:.3f} "
-        f'zh {independent["zh"]["floored_hit@4"]:.3f}, light install (shipped vectors) en '
-        f'{light["en"]["floored_hit@4"]:.3f} zh {light["zh"]["floored_hit@4"]:.3f} (target {TARGET_HIT_INDEPENDENT}); '
-        f"nonsense \"I don't know\" hybrid {idk['hybrid']['all']:.3f}, light {idk['shipped-vectors']['all']:.3f} "
+        f"zh {independent['zh']['floored_hit@4']:.3f}, light install (shipped vectors) en "
+        f"{light['en']['floored_hit@4']:.3f} zh {light['zh']['floored_hit@4']:.3f} (target {TARGET_HIT_INDEPENDENT}); "
+        f'nonsense "I don\'t know" hybrid {idk["hybrid"]["all"]:.3f}, light {idk["shipped-vectors"]["all"]:.3f} '
         f"(target {TARGET_IDK_NONSENSE}); keyword-only fallback {idk['lexical-only']['all']:.3f}"
     )
     return 0 if passed else 1

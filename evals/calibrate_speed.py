@@ -185,7 +185,14 @@ def fit_all(
             lo, hi = _range(train, runtime, fit.constants)
         k = fit.constants
         out[runtime] = speed.SpeedConstants(
-            runtime, k.coefficients, k.prefill_efficiency, lo, hi, k.trained_on, k.rows, k.filled,
+            runtime,
+            k.coefficients,
+            k.prefill_efficiency,
+            lo,
+            hi,
+            k.trained_on,
+            k.rows,
+            k.filled,
             k.default_format_coefficient,
         )
     _share_interconnect(out)
@@ -306,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="fit the speed constants (agent_tools/data/speed_fit.yaml)")
     ap.add_argument("--write", action="store_true", help="write agent_tools/data/speed_fit.yaml")
     ap.add_argument(
-        "--split", choices=("training", "all"), default="training",
+        "--split",
+        choices=("training", "all"),
+        default="training",
         help="training: the sources the product shipped with before 2026-12-04 (evals.speed_data.TRAINING_SOURCES); "
         "all: every source",
     )

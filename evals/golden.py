@@ -41,8 +41,11 @@ def _call(tool: str, args: dict[str, Any]) -> str:
     from agent_tools import advice
     from agent_tools.estimate import estimate_memory
 
-    fn = {"estimate_memory": estimate_memory, "recommend_model": advice.recommend_model,
-          "compare_precision": advice.compare_precision}[tool]
+    fn = {
+        "estimate_memory": estimate_memory,
+        "recommend_model": advice.recommend_model,
+        "compare_precision": advice.compare_precision,
+    }[tool]
     try:
         result = fn(**args)
         body: Any = result.model_dump(mode="json")
@@ -56,8 +59,10 @@ def _sha(text: str) -> str:
 
 
 def record() -> int:
-    rows = {key: {"tool": tool, "args": args, "sha256": _sha(_call(tool, args))}
-            for key, (tool, args) in _requests().items()}
+    rows = {
+        key: {"tool": tool, "args": args, "sha256": _sha(_call(tool, args))}
+        for key, (tool, args) in _requests().items()
+    }
     GOLDEN.write_text(json.dumps(rows, indent=0, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"recorded {len(rows)} results in {GOLDEN}")
     return 0

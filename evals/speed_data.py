@@ -215,8 +215,17 @@ def _build() -> tuple[tuple[SpeedCase, ...], tuple[tuple[str, int], ...]]:
         label = f"{r['id']} {r['model']} {precision} {gpu_name} x{n_gpus} {runtime} {kind} in={prompt} out={generated}"
         cases.append(
             SpeedCase(
-                r["source_id"], r["id"], label, runtime, req, float(r["tokens_per_s"]), kind, prompt, generated,
-                inputs, speed.attention_flops_per_token(plan, max(1, prompt)),
+                r["source_id"],
+                r["id"],
+                label,
+                runtime,
+                req,
+                float(r["tokens_per_s"]),
+                kind,
+                prompt,
+                generated,
+                inputs,
+                speed.attention_flops_per_token(plan, max(1, prompt)),
             )
         )
     return tuple(cases), tuple(sorted(skipped.items()))

@@ -133,6 +133,7 @@ def test_bad_arguments_come_back_as_an_error_the_model_can_fix():
 @pytest.mark.anyio
 async def test_the_mcp_servers_tools_drive_the_same_agent_in_process():
     from vramwise import server
+
     async with mcp_tools(server.build_server()) as tools:
         assert {"estimate_memory", "recommend_model", "compare_precision", "search_knowledge"} <= {
             t.name for t in tools

@@ -35,7 +35,7 @@ def test_an_ellipsis_stands_for_any_run_of_lines_but_not_for_a_changed_line() ->
 
 def test_a_drifted_output_is_reported_with_what_the_command_printed(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
-    page.write_text("```\n$ vramwise estimate llama3.1-8b --gpu \"RTX 4095\"\nerror: something else\n```\n")
+    page.write_text('```\n$ vramwise estimate llama3.1-8b --gpu "RTX 4095"\nerror: something else\n```\n')
     drifted = docs_examples.check((page,))
     assert len(drifted) == 1
     assert "unknown GPU 'RTX 4095'" in drifted[0] and "--vram-gb" in drifted[0]

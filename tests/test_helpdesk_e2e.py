@@ -152,7 +152,8 @@ def test_rich_answers_history_and_layout_in_headless_chromium(helpdesk: str, tmp
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.get(helpdesk + "/#token=ignored-on-loopback")
-        assert driver.execute_script("return location.hash") == ""  # the token left the address bar
+        # the token leaves the address bar (app.js is deferred: wait for it rather than race the first paint)
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return location.hash") == "")
         assert driver.execute_script("return localStorage.getItem('vramwise-token')") is None
         assert driver.execute_script("return sessionStorage.getItem('vramwise-token')") == "ignored-on-loopback"
         questions = [

@@ -69,8 +69,11 @@ def test_sizes_are_positive_integers_and_fit_the_card() -> None:
 
 def test_params_equal_the_count_of_the_config_the_model_was_built_from() -> None:
     # params came from transformers on the device; parse_config counts the same config.json by arithmetic
-    wrong = {(r["model"], r["params"], parse_config(CONFIGS[r["model"]]).params_total) for r in ROWS
-             if parse_config(CONFIGS[r["model"]]).params_total != r["params"]}
+    wrong = {
+        (r["model"], r["params"], parse_config(CONFIGS[r["model"]]).params_total)
+        for r in ROWS
+        if parse_config(CONFIGS[r["model"]]).params_total != r["params"]
+    }
     assert not wrong, wrong
 
 
@@ -86,29 +89,48 @@ def _state_bytes_per_param(row: dict) -> float:
 
 
 def test_training_peaks_hold_at_least_the_weights_gradients_and_optimizer_state() -> None:
-    low = [(r["model"], r["kind"], r["peak_allocated_bytes"], r["params"] * _state_bytes_per_param(r))
-           for r in ROWS if r["kind"] in TRAINING_KINDS and r["status"] == "ok"
-           and r["peak_allocated_bytes"] < r["params"] * _state_bytes_per_param(r)]
+    low = [
+        (r["model"], r["kind"], r["peak_allocated_bytes"], r["params"] * _state_bytes_per_param(r))
+        for r in ROWS
+        if r["kind"] in TRAINING_KINDS
+        and r["status"] == "ok"
+        and r["peak_allocated_bytes"] < r["params"] * _state_bytes_per_param(r)
+    ]
     assert not low, low
 
 
 def test_no_point_is_measured_twice() -> None:
-    option_fields = ("model", "kind", "weights_dtype", "optimizer", "seq_len", "prompt_tokens", "batch",
-                     "gradient_checkpointing", "attn_implementation", "lora_rank", "lora_targets")
+    option_fields = (
+        "model",
+        "kind",
+        "weights_dtype",
+        "optimizer",
+        "seq_len",
+        "prompt_tokens",
+        "batch",
+        "gradient_checkpointing",
+        "attn_implementation",
+        "lora_rank",
+        "lora_targets",
+    )
     keys = [tuple(str(r.get(f)) for f in option_fields) for r in ROWS]
     assert len(keys) == len(set(keys)), [k for k in keys if keys.count(k) > 1]
 
 
 def test_paired_options_change_memory_the_way_their_physics_says() -> None:
     def peak(model: str, kind: str, **options: object) -> int:
-        (row,) = [r for r in ROWS if r["model"] == model and r["kind"] == kind
-                  and all(r.get(k) == v for k, v in options.items())]
+        (row,) = [
+            r
+            for r in ROWS
+            if r["model"] == model and r["kind"] == kind and all(r.get(k) == v for k, v in options.items())
+        ]
         return int(row["peak_allocated_bytes"])
 
     llama1b = "meta-llama/Llama-3.2-1B-Instruct"
     point = {"seq_len": 2048, "batch": 4, "gradient_checkpointing": True, "attn_implementation": "sdpa"}
     saved = peak(llama1b, "full_finetune", weights_dtype="fp32", **point) - peak(
-        llama1b, "full_finetune", weights_dtype="bf16", **point)
+        llama1b, "full_finetune", weights_dtype="bf16", **point
+    )
     # resident all step long: weights 4 -> 2 bytes and the two AdamW moments 8 -> 4 bytes per parameter
     # (gradients may already be freed at the peak, so they are not counted)
     assert saved >= (2 + 4) * parse_config(CONFIGS[llama1b]).params_total
@@ -133,10 +155,12 @@ def test_fresh_process_rows_agree_with_the_leftover_subtraction() -> None:
 
 def test_rebuilding_from_the_raw_device_output_gives_the_committed_rows() -> None:
     run_dir = measured_gpu_rows.RUN_DIR
-    shared = {"rows": [{k: v for k, v in r.items() if k != "run"} for r in ROWS
-                       if r["run"] == measured_gpu_rows.SHARED_RUN]}
-    call1 = (measured_gpu_rows.read_jsonl(run_dir / "call1_bnb.jsonl")
-             + measured_gpu_rows.read_jsonl(run_dir / "call1_more.jsonl"))
+    shared = {
+        "rows": [{k: v for k, v in r.items() if k != "run"} for r in ROWS if r["run"] == measured_gpu_rows.SHARED_RUN]
+    }
+    call1 = measured_gpu_rows.read_jsonl(run_dir / "call1_bnb.jsonl") + measured_gpu_rows.read_jsonl(
+        run_dir / "call1_more.jsonl"
+    )
     call2 = measured_gpu_rows.read_jsonl(run_dir / "call2_fresh_processes.jsonl")
     rebuilt = measured_gpu_rows.combine(shared, call1, call2)
     assert rebuilt["rows"] == ROWS
@@ -144,8 +168,9 @@ def test_rebuilding_from_the_raw_device_output_gives_the_committed_rows() -> Non
 
 
 def test_a_job_left_with_an_earlier_jobs_tensors_needs_a_fresh_process_twin() -> None:
-    call1 = (measured_gpu_rows.read_jsonl(measured_gpu_rows.RUN_DIR / "call1_bnb.jsonl")
-             + measured_gpu_rows.read_jsonl(measured_gpu_rows.RUN_DIR / "call1_more.jsonl"))
+    call1 = measured_gpu_rows.read_jsonl(measured_gpu_rows.RUN_DIR / "call1_bnb.jsonl") + measured_gpu_rows.read_jsonl(
+        measured_gpu_rows.RUN_DIR / "call1_more.jsonl"
+    )
     with pytest.raises(ValueError, match="no fresh-process measurement"):
         measured_gpu_rows.combine({"rows": []}, call1, [])
 
@@ -155,11 +180,28 @@ def test_the_measuring_script_runs_a_tiny_full_finetune_on_cpu(tmp_path: Path) -
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
         pytest.skip("needs torch and transformers (the rag and dev extras)")
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps([{"kind": "full", "model": "Qwen/Qwen2.5-0.5B-Instruct", "dtype": "fp32",
-                                 "attn": "eager", "points": [[2048, 2, 1]]}]), encoding="utf-8")
+    plan.write_text(
+        json.dumps(
+            [
+                {
+                    "kind": "full",
+                    "model": "Qwen/Qwen2.5-0.5B-Instruct",
+                    "dtype": "fp32",
+                    "attn": "eager",
+                    "points": [[2048, 2, 1]],
+                }
+            ]
+        ),
+        encoding="utf-8",
+    )
     script = REPO / "evals" / "tools" / "measure_gpu.py"
-    done = subprocess.run([sys.executable, str(script), "--plan", str(plan), "--out", str(tmp_path / "out"),
-                           "--scale", "tiny"], capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), "--plan", str(plan), "--out", str(tmp_path / "out"), "--scale", "tiny"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     records = measured_gpu_rows.read_jsonl(tmp_path / "out" / "results.jsonl")
     assert [r["kind"] for r in records] == ["env", "build", "full"]

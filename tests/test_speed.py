@@ -18,8 +18,9 @@ def _plan(**fields):
 
 
 def _decode(plan):
-    result = speed.decode_speed(plan, plan.req.context_length, plan.req.batch_size,
-                                sizing.kv_bytes_per_sequence(plan, plan.req.context_length))
+    result = speed.decode_speed(
+        plan, plan.req.context_length, plan.req.batch_size, sizing.kv_bytes_per_sequence(plan, plan.req.context_length)
+    )
     assert result is not None
     return result
 
@@ -55,9 +56,17 @@ def test_layers_left_in_system_ram_make_ram_bandwidth_the_bound():
     assert result.bound.startswith("system RAM")
     assert result.decode_tokens_per_s < _decode(plan.with_gpu_layers(80)).decode_tokens_per_s
 
+
 X = speed.DecodeInputs(
-    weight_bytes=16_000_000_000, kv_bytes=50_000_000, layers=32, bandwidth_gb_s=1000.0, memory="gddr", fmt="fp16",
-    tflops=160.0, flops_per_token=16e9, context=1024,
+    weight_bytes=16_000_000_000,
+    kv_bytes=50_000_000,
+    layers=32,
+    bandwidth_gb_s=1000.0,
+    memory="gddr",
+    fmt="fp16",
+    tflops=160.0,
+    flops_per_token=16e9,
+    context=1024,
 )
 
 
@@ -96,7 +105,10 @@ def test_fixed_cost_makes_small_models_slower_than_the_roofline() -> None:
 
 def test_estimate_gives_a_range_and_names_its_data() -> None:
     r = estimate_memory(
-        model="meta-llama/Llama-3.1-8B-Instruct", precision="q4_k_m", gpu="RTX 4090", runtime="llama.cpp",
+        model="meta-llama/Llama-3.1-8B-Instruct",
+        precision="q4_k_m",
+        gpu="RTX 4090",
+        runtime="llama.cpp",
         context_length=4096,
     )
     s = r.speed
@@ -128,10 +140,22 @@ def test_held_out_sources_meet_the_target() -> None:
 
 
 def test_serving_batch_raises_aggregate_throughput_sublinearly() -> None:
-    one = estimate_memory(model="Qwen/Qwen2.5-7B-Instruct", precision="bf16", gpu="A100 80GB SXM4", runtime="vllm",
-                          context_length=2048, batch_size=1).speed
-    many = estimate_memory(model="Qwen/Qwen2.5-7B-Instruct", precision="bf16", gpu="A100 80GB SXM4", runtime="vllm",
-                           context_length=2048, batch_size=32).speed
+    one = estimate_memory(
+        model="Qwen/Qwen2.5-7B-Instruct",
+        precision="bf16",
+        gpu="A100 80GB SXM4",
+        runtime="vllm",
+        context_length=2048,
+        batch_size=1,
+    ).speed
+    many = estimate_memory(
+        model="Qwen/Qwen2.5-7B-Instruct",
+        precision="bf16",
+        gpu="A100 80GB SXM4",
+        runtime="vllm",
+        context_length=2048,
+        batch_size=32,
+    ).speed
     assert one is not None and many is not None
     # weights are read once per step for the whole batch, so 32 sequences decode far faster together than one
     # alone, yet each sequence is slower than alone (its KV reads and the step's compute grow with the batch)
@@ -140,8 +164,9 @@ def test_serving_batch_raises_aggregate_throughput_sublinearly() -> None:
 
 
 def test_serving_throughput_saturates_at_the_compute_bound() -> None:
-    plan = _plan(model="Qwen/Qwen2.5-7B-Instruct", precision="bf16", gpu="A100 80GB SXM4", runtime="vllm",
-                 context_length=2048)
+    plan = _plan(
+        model="Qwen/Qwen2.5-7B-Instruct", precision="bf16", gpu="A100 80GB SXM4", runtime="vllm", context_length=2048
+    )
     kv = sizing.kv_bytes_per_sequence(plan, 2048)
     rates = [speed.serving_throughput(plan, 2048, n, kv) for n in (1, 8, 64, 512)]
     assert all(r is not None for r in rates)

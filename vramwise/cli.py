@@ -55,8 +55,6 @@ def _emit_json(obj: Any) -> None:
         sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-
-
 def _load_config(path: str) -> dict[str, Any]:
     from agent_tools.jsonfile import MAX_CONFIG_BYTES, JsonFileError, read_json_object
 

@@ -460,8 +460,10 @@ async def serve_stdio(server: MCPServer) -> None:
                         await send.send(item)
                         continue
                     kinds = {e.get("type") for e in item.errors()} if isinstance(item, ValidationError) else set()
-                    code, what = (PARSE_ERROR, "Parse error") if "json_invalid" in kinds else (
-                        INVALID_REQUEST, "Invalid request: not a JSON-RPC 2.0 message"
+                    code, what = (
+                        (PARSE_ERROR, "Parse error")
+                        if "json_invalid" in kinds
+                        else (INVALID_REQUEST, "Invalid request: not a JSON-RPC 2.0 message")
                     )
                     error = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=code, message=what))
                     await write_stream.send(SessionMessage(error))

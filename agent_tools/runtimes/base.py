@@ -145,5 +145,9 @@ class PerGpu:
 
     def __init__(self, weights: int, kv: int, activations: int, overhead: int, cpu_ram: int) -> None:
         self.weights, self.kv, self.activations, self.overhead, self.cpu_ram = (
-            weights, kv, activations, overhead, cpu_ram
+            weights,
+            kv,
+            activations,
+            overhead,
+            cpu_ram,
         )

@@ -252,10 +252,12 @@ class LlamaCpp(Runtime):
                 f"{ROW_ROUNDING} rows); norms, KV cache and compute buffer on the main GPU, which the per-GPU figure "
                 "describes unless the last GPU's band is fuller"
             ]
-        return [(
-            f"llama.cpp splits whole layers across {n} GPUs (--split-mode layer); the per-GPU figure is the fullest "
-            "GPU's, the last one also holding the output layer"
-        )] if n > 1 else []
+        if n <= 1:
+            return []
+        return [
+            f"llama.cpp splits whole layers across {n} GPUs (--split-mode layer); the per-GPU figure is the "
+            "fullest GPU's, the last one also holding the output layer"
+        ]
 
     def inference_pool_assumptions(self, plan: Plan) -> list[str]:
         if not plan.req.legacy_cuda_build:

@@ -21,6 +21,7 @@ runs exactly as the original. Added, per plan entry:
                                  qkv_proj and gate_up_proj)
 Every build record also carries allocated_before_build: what earlier jobs left in the process, to subtract.
 """
+
 import argparse
 import contextlib
 import gc
@@ -63,8 +64,16 @@ def mem():
 
 def nvml_used():
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+        out = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            .stdout.strip()
+            .splitlines()[0]
+        )
         used, total = (int(x) for x in out.split(","))
         return {"nvsmi_used_MiB": used, "nvsmi_total_MiB": total}
     except Exception as e:
@@ -83,10 +92,20 @@ def shrink(cfg):
     """--scale tiny: the same architecture with tiny dimensions, for a CPU smoke test."""
     c = json.loads(json.dumps(cfg))
     tgt = c.get("text_config", c)
-    for k, v in (("hidden_size", 64), ("intermediate_size", 128), ("moe_intermediate_size", 32),
-                 ("num_hidden_layers", 2), ("num_attention_heads", 4), ("num_key_value_heads", 2), ("head_dim", 16),
-                 ("vocab_size", 512),
-                 ("num_experts", 4), ("num_local_experts", 4), ("ffn_hidden_size", 128), ("num_layers", 2)):
+    for k, v in (
+        ("hidden_size", 64),
+        ("intermediate_size", 128),
+        ("moe_intermediate_size", 32),
+        ("num_hidden_layers", 2),
+        ("num_attention_heads", 4),
+        ("num_key_value_heads", 2),
+        ("head_dim", 16),
+        ("vocab_size", 512),
+        ("num_experts", 4),
+        ("num_local_experts", 4),
+        ("ffn_hidden_size", 128),
+        ("num_layers", 2),
+    ):
         if k in tgt:
             tgt[k] = v
     tgt.update(pad_token_id=0, bos_token_id=1, eos_token_id=2)
@@ -104,6 +123,7 @@ def shrink(cfg):
 
 def build_config(model_id, raw):
     from transformers import AutoConfig
+
     cfg = dict(raw)
     cfg.pop("quantization_config", None)  # measure the bf16 layout; from_config would not quantize anyway
     cfg.pop("architectures", None)
@@ -113,6 +133,7 @@ def build_config(model_id, raw):
 
 def build_model(config, dtype, attn=None):
     from transformers import AutoModelForCausalLM
+
     kw = {"attn_implementation": attn} if attn else {}
     try:
         with torch.device(dev()):
@@ -138,8 +159,14 @@ def infer_point(m, vocab, ctx, batch, new_tokens):
     ids = torch.randint(0, vocab, (batch, ctx), device=dev())
     t = time.time()
     with torch.inference_mode():
-        out = m.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
-                         min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+        out = m.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            pad_token_id=0,
+        )
     sync()
     r = {"seconds": round(time.time() - t, 3), "generated": int(out.shape[1] - ctx), "base_allocated": base}
     r.update(mem())
@@ -163,24 +190,37 @@ def decode_speed(m, vocab, prompt=512, new=64):
         m.generate(input_ids=ids, attention_mask=am, max_new_tokens=new + 1, min_new_tokens=new + 1, **kw)
         sync()
         t2 = time.time() - t
-    return {"prompt": prompt, "new_tokens": new, "prefill_s": round(t1, 4), "total_s": round(t2, 4),
-            "decode_tokens_per_s": round(new / max(t2 - t1, 1e-6), 2)}
+    return {
+        "prompt": prompt,
+        "new_tokens": new,
+        "prefill_s": round(t1, 4),
+        "total_s": round(t2, 4),
+        "decode_tokens_per_s": round(new / max(t2 - t1, 1e-6), 2),
+    }
 
 
 def quantize_linear_4bit(m, skip=("lm_head",)):
     """Swap every nn.Linear except `skip` for a bitsandbytes NF4 Linear4bit (double quantization, bf16 compute);
     the bf16 weight is quantized when the new module moves to the device, as in a 4-bit from_pretrained."""
     import bitsandbytes as bnb
+
     swapped = 0
     for _, parent in list(m.named_modules()):
         for name, child in list(parent.named_children()):
             if type(child) is not torch.nn.Linear or name in skip:
                 continue
-            q = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=child.bias is not None,
-                                  compute_dtype=torch.bfloat16, compress_statistics=True, quant_type="nf4",
-                                  device="meta")
-            q.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, compress_statistics=True,
-                                         quant_type="nf4", module=q)
+            q = bnb.nn.Linear4bit(
+                child.in_features,
+                child.out_features,
+                bias=child.bias is not None,
+                compute_dtype=torch.bfloat16,
+                compress_statistics=True,
+                quant_type="nf4",
+                device="meta",
+            )
+            q.weight = bnb.nn.Params4bit(
+                child.weight.data, requires_grad=False, compress_statistics=True, quant_type="nf4", module=q
+            )
             if child.bias is not None:
                 q.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
             setattr(parent, name, q.to(dev()))
@@ -193,6 +233,7 @@ def quantize_linear_4bit(m, skip=("lm_head",)):
 def make_optimizer(opt_params, name):
     if name == "adamw_8bit":
         import bitsandbytes as bnb
+
         return bnb.optim.AdamW8bit(opt_params, lr=1e-5), f"bitsandbytes AdamW8bit {bnb.__version__}"
     fused = torch.cuda.is_available()
     return torch.optim.AdamW(opt_params, lr=1e-5, fused=fused), f"torch AdamW fused={fused}"
@@ -214,9 +255,14 @@ def train_point(m, vocab, seq, batch, steps=2, optimizer="adamw_torch_fused"):
         opt.zero_grad(set_to_none=True)
         sync()
         step_peaks.append(mem().get("max_allocated"))
-    r = {"seconds": round(time.time() - t, 3), "base_allocated": base, "step_peaks": step_peaks,
-         "trainable_params": sum(p.numel() for p in opt_params), "optimizer": opt_name,
-         "loss": float(loss.detach().float().cpu())}
+    r = {
+        "seconds": round(time.time() - t, 3),
+        "base_allocated": base,
+        "step_peaks": step_peaks,
+        "trainable_params": sum(p.numel() for p in opt_params),
+        "optimizer": opt_name,
+        "loss": float(loss.detach().float().cpu()),
+    }
     r.update(mem())
     r.update(nvml_used())
     del opt, loss, ids
@@ -244,10 +290,17 @@ def main():
         configs = json.load(f)
     fh = open(os.path.join(a.out, "results.jsonl"), "a")  # noqa: SIM115 - open for the whole run, flushed per row
     import transformers
-    env = {"kind": "env", "torch": torch.__version__, "transformers": transformers.__version__,
-           "python": sys.version.split()[0], "device": dev()}
+
+    env = {
+        "kind": "env",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": sys.version.split()[0],
+        "device": dev(),
+    }
     try:
         import peft
+
         env["peft"] = peft.__version__
     except Exception as e:
         env["peft"] = f"missing: {e}"
@@ -284,27 +337,46 @@ def main():
             tb = time.time()
             m = build_model(config, dtypes[job.get("dtype", "bf16")], job.get("attn"))
             sync()
-            built = {"kind": "build", "job": ji, "model": mid, "dtype": job.get("dtype", "bf16"),
-                     "params": n_params(m), "weights_allocated": mem().get("allocated"),
-                     "allocated_before_build": before,
-                     "build_s": round(time.time() - tb, 2), "class": type(m).__name__,
-                     "attn_implementation": getattr(m.config, "_attn_implementation", None)}
+            built = {
+                "kind": "build",
+                "job": ji,
+                "model": mid,
+                "dtype": job.get("dtype", "bf16"),
+                "params": n_params(m),
+                "weights_allocated": mem().get("allocated"),
+                "allocated_before_build": before,
+                "build_s": round(time.time() - tb, 2),
+                "class": type(m).__name__,
+                "attn_implementation": getattr(m.config, "_attn_implementation", None),
+            }
             if job["kind"] == "qlora":
                 built["linear4bit_swapped"] = quantize_linear_4bit(m)
                 reset()
                 built["weights_allocated_4bit"] = mem().get("allocated")
             emit(fh, built)
             log("built", mid, built["params"], built["weights_allocated"], built["build_s"], "s")
-            vocab = getattr(config, "vocab_size", None) or getattr(config.get_text_config(), "vocab_size", None) \
+            vocab = (
+                getattr(config, "vocab_size", None)
+                or getattr(config.get_text_config(), "vocab_size", None)
                 or getattr(config, "padded_vocab_size", 32000)
+            )
             vocab = min(vocab, 32000)
             if job["kind"] == "infer":
                 m.eval()
                 if job.get("speed", True):
                     try:
                         s = decode_speed(m, vocab) if a.scale == "full" else decode_speed(m, vocab, 16, 4)
-                        emit(fh, {"kind": "speed", "job": ji, "model": mid, "dtype": job.get("dtype", "bf16"),
-                                  "batch": 1, **s})
+                        emit(
+                            fh,
+                            {
+                                "kind": "speed",
+                                "job": ji,
+                                "model": mid,
+                                "dtype": job.get("dtype", "bf16"),
+                                "batch": 1,
+                                **s,
+                            },
+                        )
                         log("speed", mid, s["decode_tokens_per_s"], "tok/s")
                     except Exception as e:
                         emit(fh, {"kind": "speed", "job": ji, "model": mid, "error": repr(e)[:300]})
@@ -314,9 +386,16 @@ def main():
                         break
                     if a.scale == "tiny":
                         ctx, batch = min(ctx, 64), min(batch, 2)
-                    rec = {"kind": "infer", "job": ji, "model": mid, "dtype": job.get("dtype", "bf16"),
-                           "attn_implementation": getattr(m.config, "_attn_implementation", None),
-                           "context": ctx, "batch": batch, "new_tokens": job.get("new_tokens", 8)}
+                    rec = {
+                        "kind": "infer",
+                        "job": ji,
+                        "model": mid,
+                        "dtype": job.get("dtype", "bf16"),
+                        "attn_implementation": getattr(m.config, "_attn_implementation", None),
+                        "context": ctx,
+                        "batch": batch,
+                        "new_tokens": job.get("new_tokens", 8),
+                    }
                     try:
                         rec.update(status="ok", **infer_point(m, vocab, ctx, batch, job.get("new_tokens", 8)))
                     except Exception as e:
@@ -327,18 +406,39 @@ def main():
             else:
                 if job["kind"] in ("lora", "qlora"):
                     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
                     if job["kind"] == "qlora":
                         m = prepare_model_for_kbit_training(
-                            m, use_gradient_checkpointing=True,
-                            gradient_checkpointing_kwargs={"use_reentrant": False})
-                    targets = job.get("lora_targets") or ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                          "up_proj", "down_proj"]
-                    lc = LoraConfig(r=job.get("rank", 16), lora_alpha=2 * job.get("rank", 16), lora_dropout=0.0,
-                                    target_modules=targets, task_type="CAUSAL_LM")
+                            m, use_gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False}
+                        )
+                    targets = job.get("lora_targets") or [
+                        "q_proj",
+                        "k_proj",
+                        "v_proj",
+                        "o_proj",
+                        "gate_proj",
+                        "up_proj",
+                        "down_proj",
+                    ]
+                    lc = LoraConfig(
+                        r=job.get("rank", 16),
+                        lora_alpha=2 * job.get("rank", 16),
+                        lora_dropout=0.0,
+                        target_modules=targets,
+                        task_type="CAUSAL_LM",
+                    )
                     m = get_peft_model(m, lc)
                     reset()
-                    emit(fh, {"kind": "adapters", "job": ji, "model": mid, "allocated": mem().get("allocated"),
-                              "trainable_params": sum(p.numel() for p in m.parameters() if p.requires_grad)})
+                    emit(
+                        fh,
+                        {
+                            "kind": "adapters",
+                            "job": ji,
+                            "model": mid,
+                            "allocated": mem().get("allocated"),
+                            "trainable_params": sum(p.numel() for p in m.parameters() if p.requires_grad),
+                        },
+                    )
                 m.train()
                 if hasattr(m, "config"):
                     with contextlib.suppress(Exception):
@@ -354,27 +454,56 @@ def main():
                             m.enable_input_require_grads()
                     else:
                         m.gradient_checkpointing_disable()
-                    rec = {"kind": job["kind"], "job": ji, "model": mid, "dtype": job.get("dtype", "bf16"),
-                           "seq": seq, "batch": batch, "gradient_checkpointing": bool(gck),
-                           "rank": job.get("rank", 16) if job["kind"] in ("lora", "qlora") else None,
-                           "lora_targets": job.get("lora_targets"), "attn_implementation":
-                           getattr(getattr(m, "config", None), "_attn_implementation", None),
-                           "autocast": "bf16"}
+                    rec = {
+                        "kind": job["kind"],
+                        "job": ji,
+                        "model": mid,
+                        "dtype": job.get("dtype", "bf16"),
+                        "seq": seq,
+                        "batch": batch,
+                        "gradient_checkpointing": bool(gck),
+                        "rank": job.get("rank", 16) if job["kind"] in ("lora", "qlora") else None,
+                        "lora_targets": job.get("lora_targets"),
+                        "attn_implementation": getattr(getattr(m, "config", None), "_attn_implementation", None),
+                        "autocast": "bf16",
+                    }
                     try:
-                        rec.update(status="ok", **train_point(m, vocab, seq, batch,
-                                                              optimizer=job.get("optimizer", "adamw_torch_fused")))
+                        rec.update(
+                            status="ok",
+                            **train_point(m, vocab, seq, batch, optimizer=job.get("optimizer", "adamw_torch_fused")),
+                        )
                     except Exception as e:
-                        rec.update(status="OOM" if is_oom(e) else "error", error=repr(e)[:300],
-                                   tb=traceback.format_exc()[-600:], **mem())
+                        rec.update(
+                            status="OOM" if is_oom(e) else "error",
+                            error=repr(e)[:300],
+                            tb=traceback.format_exc()[-600:],
+                            **mem(),
+                        )
                     emit(fh, rec)
-                    log(job["kind"], mid, seq, batch, gck, rec["status"], rec.get("max_allocated"),
-                        rec.get("error", "")[:120])
+                    log(
+                        job["kind"],
+                        mid,
+                        seq,
+                        batch,
+                        gck,
+                        rec["status"],
+                        rec.get("max_allocated"),
+                        rec.get("error", "")[:120],
+                    )
                     for p in m.parameters():
                         p.grad = None
                     reset()
         except Exception as e:
-            emit(fh, {"kind": "job_error", "job": ji, "model": mid, "error": repr(e)[:400],
-                      "tb": traceback.format_exc()[-1200:]})
+            emit(
+                fh,
+                {
+                    "kind": "job_error",
+                    "job": ji,
+                    "model": mid,
+                    "error": repr(e)[:400],
+                    "tb": traceback.format_exc()[-1200:],
+                },
+            )
             log("job error", mid, repr(e)[:300])
         finally:
             del m

@@ -69,8 +69,17 @@ def _optimizer(rec: Record) -> str:
 
 
 def point_key(rec: Record) -> tuple[Any, ...]:
-    return (rec["model"], rec["kind"], rec.get("dtype"), rec.get("optimizer"), rec.get("seq") or rec.get("context"),
-            rec["batch"], rec.get("gradient_checkpointing"), rec.get("attn_implementation"), rec.get("rank"))
+    return (
+        rec["model"],
+        rec["kind"],
+        rec.get("dtype"),
+        rec.get("optimizer"),
+        rec.get("seq") or rec.get("context"),
+        rec["batch"],
+        rec.get("gradient_checkpointing"),
+        rec.get("attn_implementation"),
+        rec.get("rank"),
+    )
 
 
 def to_row(rec: Record, build: Record, adapters: Record | None, leftover: int, run: str) -> Record:
@@ -84,19 +93,32 @@ def to_row(rec: Record, build: Record, adapters: Record | None, leftover: int, r
     if kind == "inference":
         row.update(prompt_tokens=rec["context"], new_tokens=rec["new_tokens"])
     else:
-        row.update(seq_len=rec["seq"], gradient_checkpointing=rec["gradient_checkpointing"], autocast="bf16",
-                   optimizer=_optimizer(rec))
+        row.update(
+            seq_len=rec["seq"],
+            gradient_checkpointing=rec["gradient_checkpointing"],
+            autocast="bf16",
+            optimizer=_optimizer(rec),
+        )
     row["attn_implementation"] = rec["attn_implementation"]
     if kind == "full_finetune":
-        row["precision"] = ("fp32 master weights, bf16 autocast" if rec["dtype"] == "fp32"
-                            else "pure bf16: bf16 weights, gradients and optimizer states, bf16 autocast")
+        row["precision"] = (
+            "fp32 master weights, bf16 autocast"
+            if rec["dtype"] == "fp32"
+            else "pure bf16: bf16 weights, gradients and optimizer states, bf16 autocast"
+        )
     if kind in ("lora", "qlora"):
         rank = rec["rank"]
-        row.update(lora_rank=rank, lora_alpha=2 * rank, lora_targets=rec.get("lora_targets") or DEFAULT_TARGETS,
-                   lora_dropout=0.0)
+        row.update(
+            lora_rank=rank,
+            lora_alpha=2 * rank,
+            lora_targets=rec.get("lora_targets") or DEFAULT_TARGETS,
+            lora_dropout=0.0,
+        )
     if kind == "qlora":
-        row["quantization"] = ("bitsandbytes Linear4bit NF4, double quantization, bf16 compute, every nn.Linear but "
-                               "lm_head; then peft.prepare_model_for_kbit_training (other weights cast to fp32)")
+        row["quantization"] = (
+            "bitsandbytes Linear4bit NF4, double quantization, bf16 compute, every nn.Linear but "
+            "lm_head; then peft.prepare_model_for_kbit_training (other weights cast to fp32)"
+        )
         row["linear_layers_4bit"] = build["linear4bit_swapped"]
     if kind != "inference":
         row["trainable_params"] = rec["trainable_params"]
@@ -154,9 +176,16 @@ def combine(shared: Record, call1: list[Record], call2: list[Record]) -> Record:
             raise ValueError(f"no fresh-process measurement for {key}")
         twin = fresh_by_key[key]
         twin["first_call_peak_minus_leftover_bytes"] = row["peak_allocated_bytes"]
-        checks.append({"model": twin["model"], "kind": twin["kind"], "point": list(key[4:7]),
-                       "leftover_bytes": leftover, "fresh_process_peak_bytes": twin["peak_allocated_bytes"],
-                       "first_call_peak_minus_leftover_bytes": row["peak_allocated_bytes"]})
+        checks.append(
+            {
+                "model": twin["model"],
+                "kind": twin["kind"],
+                "point": list(key[4:7]),
+                "leftover_bytes": leftover,
+                "fresh_process_peak_bytes": twin["peak_allocated_bytes"],
+                "first_call_peak_minus_leftover_bytes": row["peak_allocated_bytes"],
+            }
+        )
     shared_rows = [{**r, "run": SHARED_RUN} for r in shared["rows"]]
     return {"_meta": {"leftover_subtraction_check": checks}, "rows": shared_rows + rows + [r for _, r, _ in fresh]}
 
@@ -164,15 +193,24 @@ def combine(shared: Record, call1: list[Record], call2: list[Record]) -> Record:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=SHARED_DEFAULT)
-    ap.add_argument("--meta", type=Path, default=RUN_DIR / "meta.json",
-                    help="the _meta of the combined file (environment, method, runs)")
+    ap.add_argument(
+        "--meta",
+        type=Path,
+        default=RUN_DIR / "meta.json",
+        help="the _meta of the combined file (environment, method, runs)",
+    )
     ap.add_argument("--out", type=Path, default=DATA_FILE)
     a = ap.parse_args()
     if a.shared.exists():
         shared = json.loads(a.shared.read_text(encoding="utf-8"))
     else:  # no ../shared beside this checkout: the shared rows already copied into the data file
-        shared = {"rows": [{k: v for k, v in r.items() if k != "run"}
-                           for r in json.loads(a.out.read_text(encoding="utf-8"))["rows"] if r["run"] == SHARED_RUN]}
+        shared = {
+            "rows": [
+                {k: v for k, v in r.items() if k != "run"}
+                for r in json.loads(a.out.read_text(encoding="utf-8"))["rows"]
+                if r["run"] == SHARED_RUN
+            ]
+        }
     call1 = read_jsonl(RUN_DIR / "call1_bnb.jsonl") + read_jsonl(RUN_DIR / "call1_more.jsonl")
     call2 = read_jsonl(RUN_DIR / "call2_fresh_processes.jsonl")
     combined = combine(shared, call1, call2)
