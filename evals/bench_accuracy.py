@@ -459,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         "params within 0.5%": not param_misses,
         "weights within 3% of files": not file_misses,
         "inference MAPE <= 8% overall": report["inference_memory"]["overall"].get("mape_pct", 100) <= 8,
-        "inference MAPE <= 12% per source": all(v.summary().get("mape_pct", 0) <= 12 for v in inference.values()),
+        # the accuracy issue's bar; two 2023 sources miss it (their methods are unpublished: see the README table)
+        "inference MAPE <= 4% on every source": all(v.summary().get("mape_pct", 0) <= 4 for v in inference.values()),
         "fit agreement >= 99%": (fit["agreement_pct"] or 0) >= 99,
         "every OOM caught": fit["ooms"] == fit["ooms_caught"],
         "published fit outcomes >= 99% agree": (published_fit["agreement_pct"] or 0) >= 99,
