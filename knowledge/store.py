@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import chromadb  # noqa: E402  (after the telemetry switches above)
+from chromadb.api.shared_system_client import SharedSystemClient  # noqa: E402
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings  # noqa: E402
 from chromadb.config import Settings  # noqa: E402
 from chromadb.utils.embedding_functions import register_embedding_function  # noqa: E402
@@ -214,6 +217,46 @@ def _call(location: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 _stores: dict[tuple[str, str], KnowledgeStore] = {}
 _stores_lock = threading.Lock()
+OPEN_LOCK_FILE = ".vramwise-open.lock"
+OPEN_RETRY_SECONDS = 30.0
+
+
+@contextlib.contextmanager
+def _cross_process_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on PATH shared with other processes (POSIX flock; elsewhere no lock, the retry covers it)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _persistent_client(folder: Path, settings: Settings) -> Any:
+    """An embedded client on FOLDER, safe against another process opening the same folder at the same moment.
+
+    Two processes starting on one store both run Chroma's SQLite migrations, and the loser fails with "database is
+    locked". Opening under a folder-wide file lock serialises that; a lock error that still gets through (another
+    writer, a platform without flock) is retried with backoff for OPEN_RETRY_SECONDS.
+    """
+    deadline = time.monotonic() + OPEN_RETRY_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            with _cross_process_lock(folder / OPEN_LOCK_FILE):
+                return chromadb.PersistentClient(path=str(folder), settings=settings)
+        except Exception as exc:
+            if "database is locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            # chromadb caches a system per path before starting it; a failed start must not be reused
+            getattr(SharedSystemClient, "_identifier_to_system", {}).pop(str(folder), None)
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
 
 
 def parse_chroma_url(url: str) -> tuple[str, int, bool]:
@@ -265,7 +308,7 @@ def open_store(path: str | os.PathLike[str] | None = None, url: str | None = Non
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the store folder {folder}: {exc}") from exc
-            client = chromadb.PersistentClient(path=str(folder), settings=settings)
+            client = _persistent_client(folder, settings)
         store = KnowledgeStore(client, location=location, model=model)
         _stores[key] = store
         return store
