@@ -164,11 +164,6 @@ class EstimateRequest(OlderStackFlags):
         bool | None, Field(description="override the runtime's flash-attention default (llama.cpp -fa)")
     ] = None
     gguf: Annotated[GgufInfo | None, Field(description="a parsed local GGUF header (CLI: pass a .gguf path)")] = None
-    legacy_kv_cache: Annotated[
-        bool,
-        Field(description="generate() of transformers < 4.42 and old remote-code models keeps the previous "
-              "past_key_values tuple while the next one is built: KV peaks at 2x"),
-    ] = False  # fmt: skip
 
     @field_validator("precision", "runtime", "model", "gpu", "kv_cache_precision")
     @classmethod

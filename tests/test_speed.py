@@ -140,22 +140,9 @@ def test_held_out_sources_meet_the_target() -> None:
 
 
 def test_serving_batch_raises_aggregate_throughput_sublinearly() -> None:
-    one = estimate_memory(
-        model="Qwen/Qwen2.5-7B-Instruct",
-        precision="bf16",
-        gpu="A100 80GB SXM4",
-        runtime="vllm",
-        context_length=2048,
-        batch_size=1,
-    ).speed
-    many = estimate_memory(
-        model="Qwen/Qwen2.5-7B-Instruct",
-        precision="bf16",
-        gpu="A100 80GB SXM4",
-        runtime="vllm",
-        context_length=2048,
-        batch_size=32,
-    ).speed
+    serving = {"model": "Qwen/Qwen2.5-7B-Instruct", "precision": "bf16", "gpu": "A100 80GB SXM4", "runtime": "vllm"}
+    one = estimate_memory(**serving, context_length=2048, batch_size=1).speed
+    many = estimate_memory(**serving, context_length=2048, batch_size=32).speed
     assert one is not None and many is not None
     # weights are read once per step for the whole batch, so 32 sequences decode far faster together than one
     # alone, yet each sequence is slower than alone (its KV reads and the step's compute grow with the batch)

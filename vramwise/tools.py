@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent_tools.advice import CompareRequest, CompareResult, RecommendRequest, RecommendResult
 from agent_tools.estimate import EstimateRequest, EstimateResult
+from agent_tools.older_stacks import OlderStackFlags
 
 # Real questions are a few hundred characters; retrieval time grows with query length (a 2,400-character query
 # took 6 s on two cores), so longer input is refused before it reaches the knowledge stack.
@@ -135,10 +136,9 @@ compare_precision for the numbers themselves. Each passage's note is readable in
 Example: {"query": "why does the KV cache grow with context length", "k": 3} or {"query": "显存 GB 和 GiB 的区别"}
 -> passages[i].note_id, .heading, .text, .source, .lang."""
 
-# Request fields the adapters leave out: `gguf` is a parsed local file (the CLI reads it), and `full_prompt_logits`,
-# `legacy_rope_tables` and `legacy_cuda_build` model old transformers and llama.cpp builds that only the calibration
-# scripts need.
-ESTIMATE_INTERNAL_FIELDS = frozenset({"gguf", "full_prompt_logits", "legacy_rope_tables", "legacy_cuda_build"})
+# Request fields the adapters leave out: `gguf` is a parsed local file (the CLI reads it), and the older-stack flags
+# model old transformers and llama.cpp builds that only the calibration scripts need.
+ESTIMATE_INTERNAL_FIELDS = frozenset({"gguf", *OlderStackFlags.model_fields})
 
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
